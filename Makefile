@@ -1,0 +1,32 @@
+# Two commands a fresh machine needs (only python3 and pip assumed):
+#   make run    set up .venv and train the default 64-seed InvertedPendulum-v5 DQN
+#   make test   set up .venv and run the test suite (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?= --seeds 64
+
+.PHONY: run test test-slow lint format bench setup
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(PY) -m purejaxdqn.run $(ARGS)
+
+test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(VENV)/.installed
+	$(PY) -m pytest -q -m slow
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .

@@ -1,0 +1,263 @@
+"""The DQN config: one frozen dataclass whose fields are either static or traced.
+
+*Static* fields fix shapes, sizes and counts: changing one needs a new compiled program.
+*Traced* fields (learning rate, discount, exploration, target mixing, ...) enter the program
+as arrays, so a sweep over them is a ``jax.vmap`` of the same program (see
+:class:`HyperParams`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import chex
+import jax.numpy as jnp
+
+
+def _static(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"traced": False, "help": help})
+
+
+def _traced(default: float, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"traced": True, "help": help})
+
+
+class ConfigError(ValueError):
+    """An invalid config value, raised before anything is compiled."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything a DQN run needs. Sizes and counts are in env steps *per seed*."""
+
+    # --- environment ---------------------------------------------------------------------
+    env: str = _static("InvertedPendulum-v5", "environment name (see purejaxdqn.envs.make)")
+    bins: int = _static(5, "actions per dimension when a Box action space is discretized")
+    # --- run length and data collection ----------------------------------------------------
+    total_steps: int = _static(60_000, "env steps per seed")
+    num_envs: int = _static(1, "parallel envs per seed")
+    # --- replay --------------------------------------------------------------------------
+    capacity: int = _static(50_000, "replay capacity in transitions")
+    batch_size: int = _static(128, "transitions per gradient step")
+    learning_starts: int = _static(1_000, "env steps before the first update")
+    train_every: int = _static(4, "env steps between learning phases")
+    gradient_steps: int = _static(1, "gradient steps per learning phase")
+    # --- network and loss ----------------------------------------------------------------
+    hidden: tuple[int, ...] = _static((64, 64), "hidden layer widths of the Q-network MLP")
+    loss: str = _static("huber", "TD loss: 'huber' (Nature DQN error clipping) or 'mse'")
+    optimizer: str = _static("adam", "'adam' or 'rmsprop' (Nature/Roderick centered RMSProp)")
+    # --- target network -------------------------------------------------------------------
+    target_period: int = _static(500, "env steps between target-network updates")
+    # --- evaluation ----------------------------------------------------------------------
+    eval_every: int = _static(5_000, "env steps between greedy evaluations")
+    eval_episodes: int = _static(8, "fresh episodes per greedy evaluation")
+    # --- traced hyperparameters ----------------------------------------------------------
+    lr: float = _traced(1e-3, "learning rate")
+    gamma: float = _traced(0.99, "discount factor")
+    eps_start: float = _traced(1.0, "initial exploration epsilon")
+    eps_end: float = _traced(0.05, "final exploration epsilon")
+    exploration_steps: float = _traced(20_000, "env steps of the linear epsilon decay")
+    tau: float = _traced(1.0, "target update mixing: 1.0 = hard copy, <1 = Polyak averaging")
+    huber_delta: float = _traced(1.0, "Huber loss threshold")
+    max_grad_norm: float = _traced(10.0, "global-norm gradient clipping (inf = off)")
+    rms_decay: float = _traced(0.95, "RMSProp decay (optimizer='rmsprop')")
+    rms_eps: float = _traced(0.01, "RMSProp epsilon, inside the sqrt (optimizer='rmsprop')")
+    adam_eps: float = _traced(1e-8, "Adam epsilon (optimizer='adam')")
+
+    # ------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        validate(self)
+
+    @property
+    def iterations(self) -> int:
+        """Scan iterations (one vector step of ``num_envs`` envs each)."""
+        return self.total_steps // self.num_envs
+
+    @property
+    def num_evals(self) -> int:
+        """Evaluation points after the initial one."""
+        return self.total_steps // self.eval_every
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied (and validated)."""
+        unknown = sorted(set(changes) - set(field_names()))
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {unknown}; known: {field_names()}")
+        return dataclasses.replace(self, **changes)
+
+    def hyperparams(self) -> HyperParams:
+        """The traced fields as a pytree of float32 scalars."""
+        return HyperParams(**{n: jnp.float32(getattr(self, n)) for n in traced_field_names()})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Config:
+        unknown = sorted(set(d) - set(field_names()))
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {unknown}; known: {field_names()}")
+        return cls(**d)
+
+
+@chex.dataclass(frozen=True)
+class HyperParams:
+    """The traced config fields: a pytree of scalars (or of ``[N]`` arrays for a sweep)."""
+
+    lr: chex.Array
+    gamma: chex.Array
+    eps_start: chex.Array
+    eps_end: chex.Array
+    exploration_steps: chex.Array
+    tau: chex.Array
+    huber_delta: chex.Array
+    max_grad_norm: chex.Array
+    rms_decay: chex.Array
+    rms_eps: chex.Array
+    adam_eps: chex.Array
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Config)]
+
+
+def traced_field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Config) if f.metadata["traced"]]
+
+
+def static_field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Config) if not f.metadata["traced"]]
+
+
+def field_help(name: str) -> str:
+    return {f.name: f.metadata["help"] for f in dataclasses.fields(Config)}[name]
+
+
+# Per-environment presets: overrides of the defaults above, tuned on this project's CPU.
+PRESETS: dict[str, dict[str, Any]] = {
+    "InvertedPendulum-v5": {},
+    "InvertedPendulum-v4": {"env": "InvertedPendulum-v4"},
+    "CartPole-v1": {
+        "env": "CartPole-v1",
+        "total_steps": 100_000,
+        "capacity": 20_000,
+        "learning_starts": 1_000,
+        "train_every": 4,
+        "target_period": 500,
+        "lr": 5e-4,
+        "exploration_steps": 20_000,
+        "eval_every": 5_000,
+    },
+    "Acrobot-v1": {
+        "env": "Acrobot-v1",
+        "total_steps": 100_000,
+        "capacity": 50_000,
+        "target_period": 500,
+        "lr": 5e-4,
+        "exploration_steps": 20_000,
+        "eval_every": 5_000,
+    },
+    "MountainCar-v0": {
+        "env": "MountainCar-v0",
+        "total_steps": 200_000,
+        "capacity": 100_000,
+        "target_period": 500,
+        "lr": 5e-4,
+        "exploration_steps": 50_000,
+        "eval_every": 10_000,
+    },
+}
+
+# Final greedy return at or above which a seed counts as solved (gymnasium's reward_threshold).
+REWARD_THRESHOLDS: dict[str, float] = {
+    "InvertedPendulum-v5": 950.0,
+    "InvertedPendulum-v4": 950.0,
+    "CartPole-v1": 475.0,
+    "Acrobot-v1": -100.0,
+    "MountainCar-v0": -110.0,
+}
+
+
+def preset(env: str, **overrides: Any) -> Config:
+    """The preset config for ``env`` (defaults for envs without one) with ``overrides``."""
+    base = dict(PRESETS.get(env, {}))
+    base["env"] = env
+    base.update(overrides)
+    return Config.from_dict(base)
+
+
+def _positive(cfg: Config, *names: str) -> None:
+    for n in names:
+        v = getattr(cfg, n)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ConfigError(f"{n} must be a positive integer, got {v!r}")
+
+
+def validate(cfg: Config) -> None:
+    """Raises :class:`ConfigError` naming the field for any invalid value."""
+    if not isinstance(cfg.env, str) or not cfg.env:
+        raise ConfigError(f"env must be a non-empty string, got {cfg.env!r}")
+    _positive(
+        cfg,
+        "total_steps",
+        "num_envs",
+        "capacity",
+        "batch_size",
+        "train_every",
+        "gradient_steps",
+        "target_period",
+        "eval_every",
+        "eval_episodes",
+    )
+    if not isinstance(cfg.learning_starts, int) or cfg.learning_starts < 0:
+        raise ConfigError(f"learning_starts must be an integer >= 0, got {cfg.learning_starts!r}")
+    if not isinstance(cfg.bins, int) or cfg.bins < 2:
+        raise ConfigError(f"bins must be an integer >= 2, got {cfg.bins!r}")
+    if not cfg.hidden or any(h <= 0 for h in cfg.hidden):
+        raise ConfigError(f"hidden must be a non-empty list of positive widths, got {cfg.hidden}")
+    if cfg.loss not in ("huber", "mse"):
+        raise ConfigError(f"loss must be 'huber' or 'mse', got {cfg.loss!r}")
+    if cfg.optimizer not in ("adam", "rmsprop"):
+        raise ConfigError(f"optimizer must be 'adam' or 'rmsprop', got {cfg.optimizer!r}")
+    if cfg.batch_size > cfg.capacity:
+        raise ConfigError(f"batch_size ({cfg.batch_size}) must be <= capacity ({cfg.capacity})")
+    if cfg.learning_starts < cfg.batch_size:
+        raise ConfigError(
+            f"learning_starts ({cfg.learning_starts}) must be >= batch_size ({cfg.batch_size})"
+        )
+    for name in ("total_steps", "eval_every", "target_period", "train_every", "learning_starts"):
+        v = getattr(cfg, name)
+        if v % cfg.num_envs and not (name == "train_every" and cfg.num_envs % v == 0):
+            raise ConfigError(
+                f"{name} ({v}) must be a multiple of num_envs ({cfg.num_envs})"
+                + (" or divide it" if name == "train_every" else "")
+            )
+    if cfg.total_steps % cfg.eval_every:
+        raise ConfigError(
+            f"total_steps ({cfg.total_steps}) must be a multiple of eval_every ({cfg.eval_every})"
+        )
+    for name in traced_field_names():
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ConfigError(f"{name} must be a number, got {v!r}")
+    for name in ("gamma", "eps_start", "eps_end", "tau", "rms_decay"):
+        v = getattr(cfg, name)
+        if not 0.0 <= v <= 1.0:
+            raise ConfigError(f"{name} must be in [0, 1], got {v!r}")
+    if cfg.tau == 0.0:
+        raise ConfigError("tau must be in (0, 1]: tau = 0 never updates the target network")
+    for name in ("lr", "huber_delta", "max_grad_norm", "rms_eps", "adam_eps"):
+        v = getattr(cfg, name)
+        if not v > 0:
+            raise ConfigError(f"{name} must be > 0, got {v!r}")
+    if cfg.exploration_steps < 0:
+        raise ConfigError(f"exploration_steps must be >= 0, got {cfg.exploration_steps!r}")

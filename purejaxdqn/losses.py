@@ -1,0 +1,68 @@
+"""TD errors and losses for a single transition; batch them with ``jax.vmap``.
+
+Names follow rlax: ``q_tm1`` are the Q-values at the state where action ``a_tm1`` was taken,
+``r_t`` and ``discount_t`` the reward and discount of the transition (``discount_t`` is
+``gamma * (1 - terminated)``: zero after a termination, ``gamma`` after a time-limit
+truncation so the value of the truncated state is bootstrapped), ``q_t`` the target
+network's Q-values at the next state.
+"""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+
+
+def q_learning_target(r_t: chex.Array, discount_t: chex.Array, q_t: chex.Array) -> chex.Array:
+    """The one-step Q-learning target ``r_t + discount_t * max_a q_t[a]``.
+
+    Args:
+      r_t: reward, shape ``[]``.
+      discount_t: discount, shape ``[]``.
+      q_t: next-state Q-values, shape ``[A]``.
+
+    Returns:
+      The target with its gradient stopped, shape ``[]``.
+    """
+    chex.assert_rank([r_t, discount_t, q_t], [0, 0, 1])
+    return jax.lax.stop_gradient(r_t + discount_t * jnp.max(q_t))
+
+
+def q_learning_td_error(
+    q_tm1: chex.Array,
+    a_tm1: chex.Array,
+    r_t: chex.Array,
+    discount_t: chex.Array,
+    q_t: chex.Array,
+) -> chex.Array:
+    """The Q-learning TD error ``target - q_tm1[a_tm1]``.
+
+    Args:
+      q_tm1: Q-values at the first state, shape ``[A]``.
+      a_tm1: action taken, shape ``[]`` (int).
+      r_t: reward, shape ``[]``.
+      discount_t: discount, shape ``[]``.
+      q_t: target-network Q-values at the next state, shape ``[A]``.
+
+    Returns:
+      The TD error, shape ``[]``.
+    """
+    chex.assert_rank([q_tm1, a_tm1], [1, 0])
+    return q_learning_target(r_t, discount_t, q_t) - q_tm1[a_tm1]
+
+
+def huber_loss(x: chex.Array, delta: chex.Array = 1.0) -> chex.Array:
+    """Huber loss: ``0.5 x^2`` for ``|x| <= delta``, else ``delta (|x| - 0.5 delta)``.
+
+    Its gradient is the TD error clipped to ``[-delta, delta]``, the error clipping of the
+    Nature DQN (Mnih et al. 2015; Roderick et al. 2017).
+    """
+    abs_x = jnp.abs(x)
+    quadratic = jnp.minimum(abs_x, delta)
+    return 0.5 * quadratic**2 + delta * (abs_x - quadratic)
+
+
+def l2_loss(x: chex.Array) -> chex.Array:
+    """Squared loss ``0.5 x^2``."""
+    return 0.5 * jnp.square(x)

@@ -1,0 +1,453 @@
+"""The one-scan DQN trainer.
+
+A whole training run is one ``jax.lax.scan`` over evaluation periods, each an inner scan over
+vector steps of ``num_envs`` envs. One iteration: ε-greedy action, env step (auto-reset),
+replay add, then — gated by ``lax.cond`` on the scan step, which every seed shares, so the
+branch stays a real branch under ``jax.vmap`` — a learning phase and a target update. Each
+period ends with a greedy evaluation on fresh episodes and emits one metrics row.
+
+.. code-block:: python
+
+    train = make_train(Config(env="CartPole-v1"))
+    out = jax.jit(jax.vmap(train))(jax.random.split(jax.random.key(0), 64))
+    out.metrics["eval_return"]  # [64, num_evals + 1]
+
+Everything derives its randomness from the seed key by ``fold_in`` with the scan step, so no
+key is ever reused, seeds are independent, and a run split into chunks gives the same result
+as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import chex
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from purejaxdqn import envs as envs_lib
+from purejaxdqn import losses
+from purejaxdqn.config import Config, ConfigError, HyperParams
+from purejaxdqn.envs.protocol import Environment
+from purejaxdqn.envs.spaces import Box, Discrete
+from purejaxdqn.networks import QNetwork
+from purejaxdqn.replay import ReplayBuffer, Transition, uniform_replay
+
+Params = Any
+ProgressFn = Callable[[np.ndarray, np.ndarray], None]
+
+# Purposes of the per-seed key streams: fold_in(seed_key, purpose) then fold_in(·, step).
+_INIT, _ACT, _ENV, _LEARN, _EVAL = range(5)
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything a run carries from one step to the next (one seed; vmap adds ``[S]``).
+
+    Attributes:
+      params: online Q-network parameters.
+      target_params: target-network parameters.
+      opt_state: optimizer state.
+      buffer_state: replay buffer state.
+      env_state: env states, leading axis ``[N]`` (``num_envs``).
+      obs: current observations, ``[N, *obs_shape]``.
+      episode_return: return so far of each env's running episode, ``[N]``.
+      key: the seed's base key; per-step keys are derived from it, it never changes.
+    """
+
+    params: Params
+    target_params: Params
+    opt_state: optax.OptState
+    buffer_state: Any
+    env_state: Any
+    obs: jax.Array
+    episode_return: jax.Array
+    key: jax.Array
+
+
+class TrainOutput(NamedTuple):
+    """What :func:`make_train`'s ``train`` returns (one seed; vmap adds ``[S]``).
+
+    Attributes:
+      params: final online parameters.
+      metrics: dict of arrays with a leading ``[T]`` axis, ``T = num_evals + 1`` (the first
+        row is the evaluation before any training): ``env_steps``, ``eval_return`` (mean over
+        eval episodes), ``eval_returns`` ``[T, eval_episodes]``, ``train_return`` (mean return
+        of the ε-greedy episodes finished in the period, NaN if none), ``loss``, ``q_mean``,
+        ``epsilon``, ``updates``.
+    """
+
+    params: Params
+    metrics: dict[str, jax.Array]
+
+
+class DQN(NamedTuple):
+    """The pieces of a DQN run, for users who need more than :func:`make_train`.
+
+    Attributes:
+      config: the static config.
+      env: the (discretized) environment.
+      env_params: its parameters.
+      network: the Q-network module.
+      init: ``init(key, hp) -> TrainState``.
+      run: ``run(state, hp, period_indices) -> (state, metrics)`` trains one eval period per
+        entry of ``period_indices`` (``[P]`` ints, ``0 <= i < num_evals``) and evaluates after
+        each; chunks ``[0..k)``, ``[k..n)`` give the same result as ``[0..n)``.
+      evaluate: ``evaluate(params, key) -> returns [eval_episodes]`` greedy episodes.
+      act: ``act(params, obs [N, *obs_shape], key, epsilon) -> actions [N]``.
+    """
+
+    config: Config
+    env: Environment
+    env_params: Any
+    network: QNetwork
+    init: Callable[[jax.Array, HyperParams], TrainState]
+    run: Callable[[TrainState, HyperParams, jax.Array], tuple[TrainState, dict[str, jax.Array]]]
+    evaluate: Callable[[Params, jax.Array], jax.Array]
+    act: Callable[[Params, jax.Array, jax.Array, jax.Array], jax.Array]
+
+
+def make_env(config: Config) -> tuple[Environment, Any]:
+    """The env named by ``config.env`` with a discrete action space.
+
+    A ``Box`` action space is discretized into ``config.bins`` values per dimension.
+
+    Raises:
+      ConfigError: for an unknown env or an action space DQN cannot handle.
+    """
+    try:
+        env, env_params = envs_lib.make(config.env)
+    except ValueError as e:
+        raise ConfigError(f"env: {e}") from e
+    space = env.action_space(env_params)
+    if isinstance(space, Box):
+        try:
+            env = envs_lib.Discretize(env, bins=config.bins)
+        except ValueError as e:
+            raise ConfigError(f"env {config.env!r} cannot be discretized: {e}") from e
+    elif not isinstance(space, Discrete):
+        raise ConfigError(f"env {config.env!r}: unsupported action space {space!r}")
+    return env, env_params
+
+
+def epsilon_schedule(hp: HyperParams, env_steps: jax.Array) -> jax.Array:
+    """Linear decay from ``eps_start`` to ``eps_end`` over ``exploration_steps`` env steps."""
+    frac = jnp.clip(env_steps / jnp.maximum(hp.exploration_steps, 1.0), 0.0, 1.0)
+    return hp.eps_start + frac * (hp.eps_end - hp.eps_start)
+
+
+def make_optimizer(config: Config, hp: HyperParams) -> optax.GradientTransformation:
+    """Global-norm clipping followed by Adam or the Nature/Roderick centered RMSProp."""
+    if config.optimizer == "adam":
+        opt = optax.adam(hp.lr, eps=hp.adam_eps)
+    else:
+        opt = optax.rmsprop(
+            hp.lr, decay=hp.rms_decay, eps=hp.rms_eps, centered=True, eps_in_sqrt=True
+        )
+    return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), opt)
+
+
+def td_loss(
+    config: Config,
+    hp: HyperParams,
+    q_tm1: jax.Array,
+    batch: Transition,
+    q_t: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """Mean TD loss over a batch.
+
+    Args:
+      config: the config (``loss`` picks Huber or squared error).
+      hp: traced hyperparameters (``gamma``, ``huber_delta``).
+      q_tm1: online Q-values at ``batch.obs``, ``[B, A]``.
+      batch: transitions with leading axis ``[B]``.
+      q_t: target-network Q-values at ``batch.next_obs``, ``[B, A]``.
+
+    Returns:
+      ``(loss, td_errors [B])``. Termination zeroes the bootstrap; truncation does not.
+    """
+    chex.assert_rank([q_tm1, q_t], 2)
+    discount_t = hp.gamma * (1.0 - batch.terminated.astype(q_tm1.dtype))
+    td = jax.vmap(losses.q_learning_td_error)(
+        q_tm1, batch.action, batch.reward.astype(q_tm1.dtype), discount_t, q_t
+    )
+    if config.loss == "huber":
+        per_item = losses.huber_loss(td, hp.huber_delta)
+    else:
+        per_item = losses.l2_loss(td)
+    return jnp.mean(per_item), td
+
+
+def make_dqn(
+    config: Config,
+    env: Environment | None = None,
+    env_params: Any = None,
+    progress: ProgressFn | None = None,
+) -> DQN:
+    """Builds the pure functions of a DQN run (nothing is compiled here).
+
+    Args:
+      config: the config; its static fields fix every shape.
+      env: an env with a ``Discrete`` action space; default: built from ``config.env``.
+      env_params: its parameters (default: ``env.default_params``).
+      progress: optional host function ``progress(env_steps, eval_return)`` called from inside
+        the compiled program (``jax.debug.callback``) after every evaluation, once per seed.
+
+    Returns:
+      A :class:`DQN`.
+    """
+    if env is None:
+        env, env_params = make_env(config)
+    elif env_params is None:
+        env_params = env.default_params
+    space = env.action_space(env_params)
+    if not isinstance(space, Discrete):
+        raise ConfigError(f"DQN needs a Discrete action space, got {space!r}; wrap with Discretize")
+    num_actions = space.n
+    obs_shape = tuple(env.observation_space(env_params).shape)
+    max_episode_steps = int(env.max_episode_steps(env_params))
+
+    n = config.num_envs
+    iters_per_eval = config.eval_every // n
+    learn_every_steps = max(config.train_every, n)  # env steps between learning phases
+    updates_per_phase = config.gradient_steps * max(1, n // config.train_every)
+
+    network = QNetwork(num_actions=num_actions, hidden=config.hidden, obs_ndim=len(obs_shape))
+    buffer: ReplayBuffer = uniform_replay(config.capacity, config.batch_size)
+    v_reset = jax.vmap(env.reset, in_axes=(0, None))
+    v_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def act(params: Params, obs: jax.Array, key: jax.Array, epsilon: jax.Array) -> jax.Array:
+        q = network.apply(params, obs)
+        greedy = jnp.argmax(q, axis=-1).astype(jnp.int32)
+        k_explore, k_action = jax.random.split(key)
+        explore = jax.random.uniform(k_explore, greedy.shape) < epsilon
+        random_action = jax.random.randint(k_action, greedy.shape, 0, num_actions, jnp.int32)
+        return jnp.where(explore, random_action, greedy)
+
+    def evaluate(params: Params, key: jax.Array) -> jax.Array:
+        k_reset, k_step = jax.random.split(key)
+        obs, env_state = v_reset(jax.random.split(k_reset, config.eval_episodes), env_params)
+        zeros = jnp.zeros((config.eval_episodes,), jnp.float32)
+        done = jnp.zeros((config.eval_episodes,), bool)
+
+        def cond(carry: tuple) -> jax.Array:
+            t, _, _, _, done = carry
+            return (t < max_episode_steps) & ~jnp.all(done)
+
+        def body(carry: tuple) -> tuple:
+            t, obs, env_state, ret, done = carry
+            action = jnp.argmax(network.apply(params, obs), axis=-1).astype(jnp.int32)
+            keys = jax.random.split(jax.random.fold_in(k_step, t), config.eval_episodes)
+            obs, env_state, reward, term, trunc, _ = v_step(keys, env_state, action, env_params)
+            ret = ret + jnp.where(done, 0.0, reward.astype(jnp.float32))
+            return t + 1, obs, env_state, ret, done | term | trunc
+
+        carry = (jnp.int32(0), obs, env_state, zeros, done)
+        return jax.lax.while_loop(cond, body, carry)[3]
+
+    def init(key: jax.Array, hp: HyperParams) -> TrainState:
+        k_init = jax.random.fold_in(key, _INIT)
+        k_net, k_env = jax.random.split(k_init)
+        obs, env_state = v_reset(jax.random.split(k_env, n), env_params)
+        params = network.init(k_net, obs)
+        example = Transition(
+            obs=obs[0],
+            action=jnp.zeros((), jnp.int32),
+            reward=jnp.zeros((), jnp.float32),
+            next_obs=obs[0],
+            terminated=jnp.zeros((), bool),
+        )
+        return TrainState(
+            params=params,
+            target_params=params,
+            opt_state=make_optimizer(config, hp).init(params),
+            buffer_state=buffer.init(example),
+            env_state=env_state,
+            obs=obs,
+            episode_return=jnp.zeros((n,), jnp.float32),
+            key=key,
+        )
+
+    def learn(
+        params: Params,
+        opt_state: optax.OptState,
+        target_params: Params,
+        buffer_state: Any,
+        hp: HyperParams,
+        key: jax.Array,
+    ) -> tuple[Params, optax.OptState, jax.Array, jax.Array]:
+        """A learning phase: ``updates_per_phase`` gradient steps on fresh replay samples.
+
+        Returns:
+          ``(params, opt_state, loss_sum, q_sum)``: sums over the phase's updates.
+        """
+        optimizer = make_optimizer(config, hp)
+
+        def one_update(carry: tuple, j: jax.Array) -> tuple[tuple, tuple]:
+            params, opt_state = carry
+            batch = buffer.sample(buffer_state, jax.random.fold_in(key, j))
+            q_t = network.apply(target_params, batch.next_obs)
+
+            def loss_fn(p: Params) -> tuple[jax.Array, jax.Array]:
+                q_tm1 = network.apply(p, batch.obs)
+                loss, _ = td_loss(config, hp, q_tm1, batch, q_t)
+                q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)
+                return loss, jnp.mean(q_taken)
+
+            (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), (loss, q_mean)
+
+        (params, opt_state), (loss, q_mean) = jax.lax.scan(
+            one_update, (params, opt_state), jnp.arange(updates_per_phase)
+        )
+        return params, opt_state, jnp.sum(loss), jnp.sum(q_mean)
+
+    def iteration(carry: tuple, t: jax.Array) -> tuple[tuple, None]:
+        """One vector step; ``t`` is the global iteration index, shared by all seeds."""
+        state, hp, acc = carry
+        steps_before = t * n
+        steps_after = steps_before + n
+        epsilon = epsilon_schedule(hp, steps_before.astype(jnp.float32))
+        k_act = jax.random.fold_in(jax.random.fold_in(state.key, _ACT), t)
+        k_env = jax.random.fold_in(jax.random.fold_in(state.key, _ENV), t)
+        k_learn = jax.random.fold_in(jax.random.fold_in(state.key, _LEARN), t)
+
+        action = act(state.params, state.obs, k_act, epsilon)
+        obs, env_state, reward, term, trunc, info = v_step(
+            jax.random.split(k_env, n), state.env_state, action, env_params
+        )
+        reward = reward.astype(jnp.float32)
+        transition = Transition(state.obs, action, reward, info["final_obs"], term)
+        buffer_state = buffer.add(state.buffer_state, transition)
+        done = term | trunc
+        episode_return = state.episode_return + reward
+        acc = dict(acc)
+        acc["ep_return_sum"] += jnp.sum(jnp.where(done, episode_return, 0.0))
+        acc["ep_count"] += jnp.sum(done).astype(jnp.float32)
+        state = state.replace(
+            buffer_state=buffer_state,
+            env_state=env_state,
+            obs=obs,
+            episode_return=jnp.where(done, 0.0, episode_return),
+        )
+
+        # Gating from the shared step: a real branch under vmap.
+        do_learn = (steps_after >= config.learning_starts) & (steps_after % learn_every_steps == 0)
+        zero = jnp.float32(0.0)
+        params, opt_state, loss_sum, q_sum = jax.lax.cond(
+            do_learn,
+            lambda: learn(
+                state.params, state.opt_state, state.target_params, buffer_state, hp, k_learn
+            ),
+            lambda: (state.params, state.opt_state, zero, zero),
+        )
+        acc["loss_sum"] += loss_sum
+        acc["q_sum"] += q_sum
+        acc["updates"] += jnp.where(do_learn, jnp.float32(updates_per_phase), zero)
+        target_params = jax.lax.cond(
+            steps_after % config.target_period == 0,
+            lambda: optax.incremental_update(params, state.target_params, hp.tau),
+            lambda: state.target_params,
+        )
+        state = state.replace(params=params, opt_state=opt_state, target_params=target_params)
+        acc["epsilon"] = epsilon
+        return (state, hp, acc), None
+
+    def eval_row(state: TrainState, period: jax.Array, acc: dict) -> dict[str, jax.Array]:
+        k_eval = jax.random.fold_in(jax.random.fold_in(state.key, _EVAL), period)
+        returns = evaluate(state.params, k_eval)
+        env_steps = period * config.eval_every
+        updates = acc["updates"]
+        row = {
+            "env_steps": env_steps,
+            "eval_return": jnp.mean(returns),
+            "eval_returns": returns,
+            "train_return": acc["ep_return_sum"] / acc["ep_count"],
+            "loss": jnp.where(updates > 0, acc["loss_sum"] / jnp.maximum(updates, 1.0), jnp.nan),
+            "q_mean": jnp.where(updates > 0, acc["q_sum"] / jnp.maximum(updates, 1.0), jnp.nan),
+            "epsilon": acc["epsilon"],
+            "updates": updates,
+        }
+        if progress is not None:
+            jax.debug.callback(progress, env_steps, row["eval_return"])
+        return row
+
+    def zero_acc(hp: HyperParams) -> dict[str, jax.Array]:
+        z = jnp.float32(0.0)
+        acc = {k: z for k in ("ep_return_sum", "ep_count", "loss_sum", "q_sum", "updates")}
+        acc["epsilon"] = epsilon_schedule(hp, z)
+        return acc
+
+    def run(
+        state: TrainState, hp: HyperParams, periods: jax.Array
+    ) -> tuple[TrainState, dict[str, jax.Array]]:
+        def one_period(state: TrainState, period: jax.Array) -> tuple[TrainState, dict]:
+            ts = period * iters_per_eval + jnp.arange(iters_per_eval)
+            (state, _, acc), _ = jax.lax.scan(iteration, (state, hp, zero_acc(hp)), ts)
+            return state, eval_row(state, period + 1, acc)
+
+        return jax.lax.scan(one_period, state, periods)
+
+    return DQN(
+        config=config,
+        env=env,
+        env_params=env_params,
+        network=network,
+        init=init,
+        run=run,
+        evaluate=evaluate,
+        act=act,
+    )
+
+
+def make_train(
+    config: Config,
+    env: Environment | None = None,
+    env_params: Any = None,
+    progress: ProgressFn | None = None,
+) -> Callable[..., TrainOutput]:
+    """A pure function that runs a whole DQN training run for one seed.
+
+    Args:
+      config: the config.
+      env: optional env (default: ``envs.make(config.env)``, discretized if continuous).
+      env_params: optional env parameters.
+      progress: optional host callback, see :func:`make_dqn`.
+
+    Returns:
+      ``train(key, hp=None) -> TrainOutput``: ``key`` a PRNG key, ``hp`` optional traced
+      :class:`HyperParams` (default: ``config.hyperparams()``). Jit it, vmap it over keys for
+      seeds and over ``hp`` for a sweep: ``jax.jit(jax.vmap(train))(keys)``.
+    """
+    dqn = make_dqn(config, env, env_params, progress)
+
+    def train(key: jax.Array, hp: HyperParams | None = None) -> TrainOutput:
+        if hp is None:
+            hp = config.hyperparams()
+        state = dqn.init(key, hp)
+        zero = jnp.int32(0)
+        first = dqn.evaluate(
+            state.params, jax.random.fold_in(jax.random.fold_in(state.key, _EVAL), zero)
+        )
+        nan = jnp.float32(jnp.nan)
+        row0 = {
+            "env_steps": zero,
+            "eval_return": jnp.mean(first),
+            "eval_returns": first,
+            "train_return": nan,
+            "loss": nan,
+            "q_mean": nan,
+            "epsilon": epsilon_schedule(hp, jnp.float32(0.0)),
+            "updates": jnp.float32(0.0),
+        }
+        state, rows = dqn.run(state, hp, jnp.arange(config.num_evals))
+        metrics = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), row0, rows)
+        return TrainOutput(params=state.params, metrics=metrics)
+
+    return train

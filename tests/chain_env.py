@@ -1,0 +1,66 @@
+"""A tiny chain MDP with known Q*, written to the env protocol, for trainer tests.
+
+States ``0 .. L-1``; the agent starts uniformly in ``0 .. L-2``; action 1 moves right,
+action 0 left (clipped at 0). Reaching ``L-1`` terminates with reward 1; every other step
+gives 0. Episodes are truncated after ``max_steps`` steps, so a learner that treated
+truncation as termination would learn wrong values near the start states.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purejaxdqn.envs.spaces import Box, Discrete
+
+
+class Chain:
+    """The chain; observations are one-hot, shape ``[L]``."""
+
+    name = "chain"
+    default_params = None
+
+    def __init__(self, length: int = 5, max_steps: int = 8) -> None:
+        self.length = length
+        self.max_steps = max_steps
+
+    def max_episode_steps(self, params: None) -> int:
+        return self.max_steps
+
+    def _obs(self, s: jax.Array) -> jax.Array:
+        return jax.nn.one_hot(s, self.length, dtype=jnp.float32)
+
+    def reset(self, key: jax.Array, params: None) -> tuple[jax.Array, tuple]:
+        s = jax.random.randint(key, (), 0, self.length - 1)
+        return self._obs(s), (s, jnp.int32(0))
+
+    def step(self, key, state, action, params):
+        s, t = state
+        s_next = jnp.clip(s + 2 * action - 1, 0, self.length - 1)
+        t_next = t + 1
+        terminated = s_next == self.length - 1
+        truncated = (t_next >= self.max_steps) & ~terminated
+        reward = terminated.astype(jnp.float32)
+        final_obs = self._obs(s_next)
+        reset_obs, reset_state = self.reset(key, params)
+        done = terminated | truncated
+        obs = jnp.where(done, reset_obs, final_obs)
+        new_state = jax.tree.map(lambda a, b: jnp.where(done, a, b), reset_state, (s_next, t_next))
+        return obs, new_state, reward, terminated, truncated, {"final_obs": final_obs}
+
+    def action_space(self, params: None) -> Discrete:
+        return Discrete(2)
+
+    def observation_space(self, params: None) -> Box:
+        return Box(0.0, 1.0, (self.length,))
+
+    def q_star(self, gamma: float) -> np.ndarray:
+        """Optimal Q-values of the non-terminal states, ``[L-1, 2]`` (time-limit unaware)."""
+        L = self.length
+        v = np.array([gamma ** (L - 2 - s) for s in range(L - 1)])  # V*(s), s < L-1
+        q = np.zeros((L - 1, 2))
+        for s in range(L - 1):
+            q[s, 0] = gamma * v[max(s - 1, 0)]
+            q[s, 1] = 1.0 if s + 1 == L - 1 else gamma * v[s + 1]
+        return q
