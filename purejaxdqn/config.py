@@ -31,22 +31,32 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Everything a DQN run needs. Sizes and counts are in env steps *per seed*."""
+    """Everything a DQN run needs. Sizes and counts are in env steps *per seed*.
+
+    The defaults are tuned for the default env, InvertedPendulum-v5 (see :data:`PRESETS` for
+    the others). One choice deserves a word: the Huber threshold. With ``huber_delta=1`` the
+    loss is the Nature DQN's error clipping, made for rewards clipped to [-1, 1]; with
+    unclipped rewards and returns of tens to hundreds its gradient is ``sign(td)`` for
+    nearly every sample, so Q regresses to the *median* target, the rare terminal targets
+    stop anchoring it, and Q diverges (measured here on CartPole-v1). The presets set the
+    threshold on the scale of the returns instead.
+    """
 
     # --- environment ---------------------------------------------------------------------
     env: str = _static("InvertedPendulum-v5", "environment name (see purejaxdqn.envs.make)")
     bins: int = _static(5, "actions per dimension when a Box action space is discretized")
     # --- run length and data collection ----------------------------------------------------
-    total_steps: int = _static(60_000, "env steps per seed")
-    num_envs: int = _static(1, "parallel envs per seed")
+    total_steps: int = _static(100_000, "env steps per seed")
+    num_envs: int = _static(4, "parallel envs per seed")
     # --- replay --------------------------------------------------------------------------
-    capacity: int = _static(50_000, "replay capacity in transitions")
+    capacity: int = _static(100_000, "replay capacity in transitions")
     batch_size: int = _static(128, "transitions per gradient step")
     learning_starts: int = _static(1_000, "env steps before the first update")
     train_every: int = _static(4, "env steps between learning phases")
     gradient_steps: int = _static(1, "gradient steps per learning phase")
     # --- network and loss ----------------------------------------------------------------
-    hidden: tuple[int, ...] = _static((64, 64), "hidden layer widths of the Q-network MLP")
+    hidden: tuple[int, ...] = _static((32, 32), "hidden layer widths of the Q-network MLP")
+    double_q: bool = _static(False, "Double DQN: online net selects, target net evaluates")
     loss: str = _static("huber", "TD loss: 'huber' (Nature DQN error clipping) or 'mse'")
     optimizer: str = _static("adam", "'adam' or 'rmsprop' (Nature/Roderick centered RMSProp)")
     # --- target network -------------------------------------------------------------------
@@ -55,13 +65,14 @@ class Config:
     eval_every: int = _static(5_000, "env steps between greedy evaluations")
     eval_episodes: int = _static(8, "fresh episodes per greedy evaluation")
     # --- traced hyperparameters ----------------------------------------------------------
-    lr: float = _traced(1e-3, "learning rate")
-    gamma: float = _traced(0.99, "discount factor")
+    lr: float = _traced(3e-3, "learning rate")
+    lr_end_fraction: float = _traced(0.1, "final lr as a fraction of lr (linear decay; 1 = off)")
+    gamma: float = _traced(0.97, "discount factor")
     eps_start: float = _traced(1.0, "initial exploration epsilon")
     eps_end: float = _traced(0.05, "final exploration epsilon")
-    exploration_steps: float = _traced(20_000, "env steps of the linear epsilon decay")
+    exploration_steps: float = _traced(10_000, "env steps of the linear epsilon decay")
     tau: float = _traced(1.0, "target update mixing: 1.0 = hard copy, <1 = Polyak averaging")
-    huber_delta: float = _traced(1.0, "Huber loss threshold")
+    huber_delta: float = _traced(30.0, "Huber threshold (Nature DQN: 1.0, for rewards in [-1, 1])")
     max_grad_norm: float = _traced(10.0, "global-norm gradient clipping (inf = off)")
     rms_decay: float = _traced(0.95, "RMSProp decay (optimizer='rmsprop')")
     rms_eps: float = _traced(0.01, "RMSProp epsilon, inside the sqrt (optimizer='rmsprop')")
@@ -114,6 +125,7 @@ class HyperParams:
     """The traced config fields: a pytree of scalars (or of ``[N]`` arrays for a sweep)."""
 
     lr: chex.Array
+    lr_end_fraction: chex.Array
     gamma: chex.Array
     eps_start: chex.Array
     eps_end: chex.Array
@@ -148,14 +160,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "InvertedPendulum-v4": {"env": "InvertedPendulum-v4"},
     "CartPole-v1": {
         "env": "CartPole-v1",
-        "total_steps": 100_000,
-        "capacity": 20_000,
-        "learning_starts": 1_000,
-        "train_every": 4,
-        "target_period": 500,
+        "total_steps": 200_000,
+        "hidden": (64, 64),
+        "eval_every": 20_000,
         "lr": 5e-4,
+        "gamma": 0.98,
         "exploration_steps": 20_000,
-        "eval_every": 5_000,
+        "huber_delta": 10.0,
     },
     "Acrobot-v1": {
         "env": "Acrobot-v1",
@@ -224,6 +235,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"bins must be an integer >= 2, got {cfg.bins!r}")
     if not cfg.hidden or any(h <= 0 for h in cfg.hidden):
         raise ConfigError(f"hidden must be a non-empty list of positive widths, got {cfg.hidden}")
+    if not isinstance(cfg.double_q, bool):
+        raise ConfigError(f"double_q must be true or false, got {cfg.double_q!r}")
     if cfg.loss not in ("huber", "mse"):
         raise ConfigError(f"loss must be 'huber' or 'mse', got {cfg.loss!r}")
     if cfg.optimizer not in ("adam", "rmsprop"):
@@ -249,7 +262,7 @@ def validate(cfg: Config) -> None:
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ConfigError(f"{name} must be a number, got {v!r}")
-    for name in ("gamma", "eps_start", "eps_end", "tau", "rms_decay"):
+    for name in ("gamma", "eps_start", "eps_end", "tau", "rms_decay", "lr_end_fraction"):
         v = getattr(cfg, name)
         if not 0.0 <= v <= 1.0:
             raise ConfigError(f"{name} must be in [0, 1], got {v!r}")

@@ -52,6 +52,36 @@ def q_learning_td_error(
     return q_learning_target(r_t, discount_t, q_t) - q_tm1[a_tm1]
 
 
+def double_q_learning_td_error(
+    q_tm1: chex.Array,
+    a_tm1: chex.Array,
+    r_t: chex.Array,
+    discount_t: chex.Array,
+    q_t_value: chex.Array,
+    q_t_selector: chex.Array,
+) -> chex.Array:
+    """The Double DQN TD error (van Hasselt et al. 2016).
+
+    The online network picks the next action, the target network values it:
+    ``r_t + discount_t * q_t_value[argmax q_t_selector] - q_tm1[a_tm1]``.
+
+    Args:
+      q_tm1: online Q-values at the first state, shape ``[A]``.
+      a_tm1: action taken, shape ``[]`` (int).
+      r_t: reward, shape ``[]``.
+      discount_t: discount, shape ``[]``.
+      q_t_value: target-network Q-values at the next state, shape ``[A]``.
+      q_t_selector: online-network Q-values at the next state, shape ``[A]``.
+
+    Returns:
+      The TD error, shape ``[]``.
+    """
+    chex.assert_rank([q_tm1, a_tm1, q_t_value, q_t_selector], [1, 0, 1, 1])
+    best = jnp.argmax(q_t_selector)
+    target = jax.lax.stop_gradient(r_t + discount_t * q_t_value[best])
+    return target - q_tm1[a_tm1]
+
+
 def huber_loss(x: chex.Array, delta: chex.Array = 1.0) -> chex.Array:
     """Huber loss: ``0.5 x^2`` for ``|x| <= delta``, else ``delta (|x| - 0.5 delta)``.
 

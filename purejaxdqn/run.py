@@ -26,6 +26,8 @@ import numpy as np
 from purejaxdqn import config as config_lib
 from purejaxdqn.config import Config, ConfigError
 
+_START = time.perf_counter()
+
 
 class UsageError(Exception):
     """A bad command line: reported in one line, exit code 2."""
@@ -38,9 +40,20 @@ def _parse_hidden(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from e
 
 
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def _field_type(f: dataclasses.Field) -> Any:
     if f.name == "hidden":
         return _parse_hidden
+    if isinstance(f.default, bool):
+        return _parse_bool
     if f.metadata["traced"]:
         return float
     return type(f.default)
@@ -226,6 +239,7 @@ def train_and_report(config: Config, seeds: int, seed: int, out: Path, quiet: bo
     results.plot_learning_curve(
         out, env_steps, returns, title=config.env, reward_threshold=threshold
     )
+    summary["wall_seconds"] = time.perf_counter() - _START
     results.write_summary(out, summary)
     results.mark_complete(out)
 
@@ -235,7 +249,7 @@ def train_and_report(config: Config, seeds: int, seed: int, out: Path, quiet: bo
         ("env", config.env),
         ("final return IQM", f"{summary['final_return_iqm']:.1f}  (95% CI {lo:.1f} .. {hi:.1f})"),
         ("solved seeds", f"{solved}/{seeds}" if threshold is not None else "n/a"),
-        ("wall time", f"{compile_seconds + train_seconds:.1f}s"),
+        ("wall time", f"{summary['wall_seconds']:.1f}s (start to end of this command)"),
         ("compile time", f"{compile_seconds:.1f}s"),
         ("env-steps/s", f"{summary['env_steps_per_second']:,.0f} (all seeds)"),
         ("run directory", str(out)),

@@ -140,14 +140,24 @@ def epsilon_schedule(hp: HyperParams, env_steps: jax.Array) -> jax.Array:
     return hp.eps_start + frac * (hp.eps_end - hp.eps_start)
 
 
+def num_updates(config: Config) -> int:
+    """Gradient steps in a whole run (per seed)."""
+    learn_every = max(config.train_every, config.num_envs)
+    phases = config.total_steps // learn_every - -(-config.learning_starts // learn_every) + 1
+    return max(phases, 0) * config.gradient_steps * max(1, config.num_envs // config.train_every)
+
+
 def make_optimizer(config: Config, hp: HyperParams) -> optax.GradientTransformation:
-    """Global-norm clipping followed by Adam or the Nature/Roderick centered RMSProp."""
+    """Global-norm clipping, then Adam or the Nature/Roderick centered RMSProp.
+
+    The learning rate decays linearly from ``lr`` to ``lr * lr_end_fraction`` over the run's
+    gradient steps.
+    """
+    lr = optax.linear_schedule(hp.lr, hp.lr * hp.lr_end_fraction, max(num_updates(config), 1))
     if config.optimizer == "adam":
-        opt = optax.adam(hp.lr, eps=hp.adam_eps)
+        opt = optax.adam(lr, eps=hp.adam_eps)
     else:
-        opt = optax.rmsprop(
-            hp.lr, decay=hp.rms_decay, eps=hp.rms_eps, centered=True, eps_in_sqrt=True
-        )
+        opt = optax.rmsprop(lr, decay=hp.rms_decay, eps=hp.rms_eps, centered=True, eps_in_sqrt=True)
     return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), opt)
 
 
@@ -157,24 +167,30 @@ def td_loss(
     q_tm1: jax.Array,
     batch: Transition,
     q_t: jax.Array,
+    q_t_selector: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Mean TD loss over a batch.
 
     Args:
-      config: the config (``loss`` picks Huber or squared error).
+      config: the config (``loss`` picks Huber or squared error, ``double_q`` the target).
       hp: traced hyperparameters (``gamma``, ``huber_delta``).
       q_tm1: online Q-values at ``batch.obs``, ``[B, A]``.
       batch: transitions with leading axis ``[B]``.
       q_t: target-network Q-values at ``batch.next_obs``, ``[B, A]``.
+      q_t_selector: online Q-values at ``batch.next_obs``, ``[B, A]`` (Double DQN only).
 
     Returns:
       ``(loss, td_errors [B])``. Termination zeroes the bootstrap; truncation does not.
     """
     chex.assert_rank([q_tm1, q_t], 2)
     discount_t = hp.gamma * (1.0 - batch.terminated.astype(q_tm1.dtype))
-    td = jax.vmap(losses.q_learning_td_error)(
-        q_tm1, batch.action, batch.reward.astype(q_tm1.dtype), discount_t, q_t
-    )
+    r_t = batch.reward.astype(q_tm1.dtype)
+    if config.double_q:
+        td = jax.vmap(losses.double_q_learning_td_error)(
+            q_tm1, batch.action, r_t, discount_t, q_t, q_t_selector
+        )
+    else:
+        td = jax.vmap(losses.q_learning_td_error)(q_tm1, batch.action, r_t, discount_t, q_t)
     if config.loss == "huber":
         per_item = losses.huber_loss(td, hp.huber_delta)
     else:
@@ -292,10 +308,11 @@ def make_dqn(
             params, opt_state = carry
             batch = buffer.sample(buffer_state, jax.random.fold_in(key, j))
             q_t = network.apply(target_params, batch.next_obs)
+            selector = network.apply(params, batch.next_obs) if config.double_q else None
 
             def loss_fn(p: Params) -> tuple[jax.Array, jax.Array]:
                 q_tm1 = network.apply(p, batch.obs)
-                loss, _ = td_loss(config, hp, q_tm1, batch, q_t)
+                loss, _ = td_loss(config, hp, q_tm1, batch, q_t, selector)
                 q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)
                 return loss, jnp.mean(q_taken)
 

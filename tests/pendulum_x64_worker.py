@@ -102,6 +102,8 @@ def main() -> None:
     genv = gymnasium.make("InvertedPendulum-v5")
     genv.reset(seed=0)
     out["per_step"] = per_step(InvertedPendulum(version=5), genv)
+    # The generic MuJoCo MJX pipeline on the same model and cases.
+    out["per_step_mjx"] = per_step(InvertedPendulum(version=5, backend="mjx"), genv)
 
     # Golden: gymnasium's reset(seed=0) state, then action 0.5.
     genv.reset(seed=0)

@@ -128,6 +128,13 @@ def test_x64_per_step_matches_gymnasium(x64_results):
     assert r["reward_equal"] and r["term_equal"], r
 
 
+def test_x64_mjx_backend_matches_gymnasium(x64_results):
+    r = x64_results["per_step_mjx"]
+    assert r["n"] >= 200 and r["n_nan_actions"] > 0 and r["n_past_slider"] > 0
+    assert r["max_err"] <= 1e-12, r
+    assert r["reward_equal"] and r["term_equal"], r
+
+
 def test_x64_golden_values(x64_results):
     assert x64_results["golden_gym_err"] <= 1e-12
     assert x64_results["golden_port_err"] <= 1e-12

@@ -11,7 +11,14 @@ from chain_env import Chain
 from purejaxdqn import losses
 from purejaxdqn.config import Config, ConfigError, HyperParams, traced_field_names
 from purejaxdqn.replay import Transition
-from purejaxdqn.train import epsilon_schedule, make_dqn, make_train, td_loss
+from purejaxdqn.train import (
+    epsilon_schedule,
+    make_dqn,
+    make_optimizer,
+    make_train,
+    num_updates,
+    td_loss,
+)
 
 GAMMA = 0.9
 CHAIN_CONFIG = Config(
@@ -64,7 +71,7 @@ def test_td_target_and_losses_match_hand_computation():
     batch = Transition(q_tm1, action, reward, q_t, terminated)
     for loss, expected in (("huber", huber.mean()), ("mse", (0.5 * td**2).mean())):
         cfg = Config(loss=loss)
-        hp = Config(gamma=gamma).hyperparams()
+        hp = Config(gamma=gamma, huber_delta=1.0).hyperparams()
         value, td_out = td_loss(cfg, hp, jnp.asarray(q_tm1), batch, jnp.asarray(q_t))
         np.testing.assert_allclose(td_out, td, rtol=1e-6)
         np.testing.assert_allclose(value, expected, rtol=1e-6)
@@ -255,3 +262,44 @@ def test_hard_and_polyak_target_updates():
     ):
         expected = np.asarray(online) + decay * (np.asarray(t0) - np.asarray(online))
         np.testing.assert_allclose(t1, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_learning_rate_decays_linearly_over_the_run():
+    cfg = Config(
+        total_steps=1000, num_envs=1, train_every=4, learning_starts=100, eval_every=500
+    ).replace(lr=1e-2, lr_end_fraction=0.25, max_grad_norm=1e9)
+    n = num_updates(cfg)
+    assert n == len(range(100, 1001, 4))  # learning phases at steps 100, 104, ..., 1000
+    opt = make_optimizer(cfg, cfg.hyperparams())
+    params = jnp.zeros(())
+    state = opt.init(params)
+    sizes = []
+    for _ in range(n):
+        # Adam's step for a constant gradient is exactly the learning rate.
+        updates, state = opt.update(jnp.ones(()), state, params)
+        sizes.append(-float(updates))
+    expected = 1e-2 * (1 + (0.25 - 1) * np.arange(n) / n)
+    np.testing.assert_allclose(sizes, expected, rtol=1e-4)
+
+
+def test_double_q_target_matches_numpy():
+    rng = np.random.default_rng(0)
+    q_tm1, q_t, q_sel = (rng.normal(size=(6, 4)).astype(np.float32) for _ in range(3))
+    action = rng.integers(0, 4, 6).astype(np.int32)
+    reward = rng.normal(size=6).astype(np.float32)
+    terminated = np.array([0, 1, 0, 0, 1, 0], bool)
+    gamma = 0.9
+    # NumPy reference: the online (selector) net picks a*, the target net values it.
+    best = q_sel.argmax(1)
+    target = reward + gamma * (1 - terminated) * q_t[np.arange(6), best]
+    expected_td = target - q_tm1[np.arange(6), action]
+    batch = Transition(q_tm1, action, reward, q_t, terminated)
+    cfg = Config(double_q=True, loss="mse")
+    hp = Config(gamma=gamma).hyperparams()
+    loss, td = td_loss(cfg, hp, jnp.asarray(q_tm1), batch, jnp.asarray(q_t), jnp.asarray(q_sel))
+    np.testing.assert_allclose(td, expected_td, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loss, np.mean(0.5 * expected_td**2), rtol=1e-5)
+    # Without double_q the target maximizes the target net itself.
+    _, td_plain = td_loss(Config(loss="mse"), hp, jnp.asarray(q_tm1), batch, jnp.asarray(q_t))
+    plain = reward + gamma * (1 - terminated) * q_t.max(1) - q_tm1[np.arange(6), action]
+    np.testing.assert_allclose(td_plain, plain, rtol=1e-5, atol=1e-6)

@@ -238,7 +238,8 @@ class InvertedPendulum:
     Args:
       version: 4 or 5.
       backend: ``"analytic"`` (default, fastest) or ``"mjx"`` (``mujoco.mjx.step``).
-      unroll: whether to unroll the frame-skip loop (otherwise a ``lax.scan``).
+      unroll: whether to unroll the frame-skip loop; the default, a ``lax.scan``, compiles
+        faster inside the training program and runs as fast there.
 
     Example:
       >>> env = InvertedPendulum(version=5)
@@ -248,7 +249,7 @@ class InvertedPendulum:
       ...     jax.random.key(1), state, jnp.array([0.5]), params)
     """
 
-    def __init__(self, version: int = 5, backend: str = "analytic", unroll: bool = True) -> None:
+    def __init__(self, version: int = 5, backend: str = "analytic", unroll: bool = False) -> None:
         if version not in (4, 5):
             raise ValueError(f"InvertedPendulum: version must be 4 or 5, got {version!r}")
         if backend not in ("analytic", "mjx"):
