@@ -155,36 +155,46 @@ def field_help(name: str) -> str:
 
 
 # Per-environment presets: overrides of the defaults above, tuned on this project's CPU.
+_CLASSIC_CONTROL: dict[str, Any] = {
+    "hidden": (64, 64),
+    "capacity": 50_000,
+    "batch_size": 64,
+    "lr_end_fraction": 1.0,
+    "exploration_steps": 20_000,
+    "huber_delta": 10.0,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "InvertedPendulum-v5": {},
     "InvertedPendulum-v4": {"env": "InvertedPendulum-v4"},
+    # Measured: 16 seeds, final greedy return IQM in the README.
     "CartPole-v1": {
+        **_CLASSIC_CONTROL,
         "env": "CartPole-v1",
         "total_steps": 200_000,
-        "hidden": (64, 64),
         "eval_every": 20_000,
         "lr": 5e-4,
         "gamma": 0.98,
-        "exploration_steps": 20_000,
-        "huber_delta": 10.0,
     },
+    # Not yet tuned (issue 6 reproduces the published numbers).
     "Acrobot-v1": {
+        **_CLASSIC_CONTROL,
         "env": "Acrobot-v1",
-        "total_steps": 100_000,
-        "capacity": 50_000,
-        "target_period": 500,
+        "total_steps": 200_000,
+        "eval_every": 20_000,
         "lr": 5e-4,
-        "exploration_steps": 20_000,
-        "eval_every": 5_000,
+        "gamma": 0.99,
+        "huber_delta": 30.0,
     },
     "MountainCar-v0": {
+        **_CLASSIC_CONTROL,
         "env": "MountainCar-v0",
-        "total_steps": 200_000,
-        "capacity": 100_000,
-        "target_period": 500,
+        "total_steps": 300_000,
+        "eval_every": 20_000,
         "lr": 5e-4,
-        "exploration_steps": 50_000,
-        "eval_every": 10_000,
+        "gamma": 0.99,
+        "exploration_steps": 100_000,
+        "huber_delta": 30.0,
     },
 }
 

@@ -266,7 +266,12 @@ def test_hard_and_polyak_target_updates():
 
 def test_learning_rate_decays_linearly_over_the_run():
     cfg = Config(
-        total_steps=1000, num_envs=1, train_every=4, learning_starts=100, eval_every=500
+        total_steps=1000,
+        num_envs=1,
+        train_every=4,
+        learning_starts=100,
+        eval_every=500,
+        batch_size=32,
     ).replace(lr=1e-2, lr_end_fraction=0.25, max_grad_norm=1e9)
     n = num_updates(cfg)
     assert n == len(range(100, 1001, 4))  # learning phases at steps 100, 104, ..., 1000
