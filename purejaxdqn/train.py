@@ -140,11 +140,23 @@ def epsilon_schedule(hp: HyperParams, env_steps: jax.Array) -> jax.Array:
     return hp.eps_start + frac * (hp.eps_end - hp.eps_start)
 
 
+def learning_schedule(config: Config) -> tuple[int, int]:
+    """``(env steps between learning phases, gradient steps per phase)``.
+
+    A phase runs every ``train_every`` env steps, or every vector step when ``num_envs`` is
+    larger; it then takes proportionally more gradient steps, keeping the replay ratio
+    ``gradient_steps / train_every``.
+    """
+    learn_every = max(config.train_every, config.num_envs)
+    per_phase = config.gradient_steps * max(1, config.num_envs // config.train_every)
+    return learn_every, per_phase
+
+
 def num_updates(config: Config) -> int:
     """Gradient steps in a whole run (per seed)."""
-    learn_every = max(config.train_every, config.num_envs)
+    learn_every, per_phase = learning_schedule(config)
     phases = config.total_steps // learn_every - -(-config.learning_starts // learn_every) + 1
-    return max(phases, 0) * config.gradient_steps * max(1, config.num_envs // config.train_every)
+    return max(phases, 0) * per_phase
 
 
 def make_optimizer(config: Config, hp: HyperParams) -> optax.GradientTransformation:
@@ -229,8 +241,7 @@ def make_dqn(
 
     n = config.num_envs
     iters_per_eval = config.eval_every // n
-    learn_every_steps = max(config.train_every, n)  # env steps between learning phases
-    updates_per_phase = config.gradient_steps * max(1, n // config.train_every)
+    learn_every_steps, updates_per_phase = learning_schedule(config)
 
     network = QNetwork(num_actions=num_actions, hidden=config.hidden, obs_ndim=len(obs_shape))
     buffer: ReplayBuffer = uniform_replay(config.capacity, config.batch_size)
