@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import chex
@@ -214,6 +215,27 @@ def preset(env: str, **overrides: Any) -> Config:
     base["env"] = env
     base.update(overrides)
     return Config.from_dict(base)
+
+
+RUN_ENTRIES = ("seeds", "seed")
+
+
+def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Reads a ``config.json``: ``(config fields, run entries such as seeds and seed)``.
+
+    Raises:
+      ConfigError: if the file cannot be read or is not a JSON object.
+    """
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read a JSON config ({e})") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    run = {k: raw.pop(k) for k in RUN_ENTRIES if k in raw}
+    if "hidden" in raw and isinstance(raw["hidden"], list):
+        raw["hidden"] = tuple(raw["hidden"])
+    return raw, run
 
 
 def _positive(cfg: Config, *names: str) -> None:

@@ -16,22 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from purejaxdqn.config import REWARD_THRESHOLDS, Config, ConfigError
+from purejaxdqn.config import REWARD_THRESHOLDS, Config, ConfigError, read_config_file
 
 EVALUATE_FILE = "evaluate.json"
 
 
 def load_config(run_dir: Path) -> tuple[Config, dict[str, Any]]:
     """The run's :class:`Config` and the run-level entries (``seeds``, ``seed``)."""
-    path = run_dir / "config.json"
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{run_dir}: cannot read {path.name} ({e})") from e
-    extra = {k: raw.pop(k) for k in ("seeds", "seed") if k in raw}
-    if "hidden" in raw:
-        raw["hidden"] = tuple(raw["hidden"])
-    return Config.from_dict(raw), extra
+    fields, run = read_config_file(run_dir / "config.json")
+    return Config.from_dict(fields), run
 
 
 def rollout_gymnasium(

@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train DQN on many seeds at once: one jax.lax.scan, vmapped over seeds.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--seeds", type=int, default=64, help="number of seeds trained together")
-    p.add_argument("--seed", type=int, default=0, help="first seed; seed i uses key(seed + i)")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds trained together (64)")
+    p.add_argument("--seed", type=int, default=None, help="first seed; seed i uses key(seed + i)")
     p.add_argument("--out", type=str, default=None, help="run directory (runs/<env>-<time>)")
     p.add_argument("--config", type=str, default=None, help="a config.json to start from")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -82,22 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The config: the env's preset, then ``--config``, then explicit flags."""
+def config_from_args(args: argparse.Namespace) -> tuple[Config, int, int]:
+    """``(config, seeds, seed)``: the env's preset, then ``--config``, then explicit flags."""
     base: dict[str, Any] = {}
+    run: dict[str, Any] = {}
     if args.config is not None:
-        try:
-            base = json.loads(Path(args.config).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ConfigError(f"--config {args.config}: cannot read a JSON config ({e})") from e
-        if not isinstance(base, dict):
-            raise ConfigError(f"--config {args.config}: expected a JSON object")
+        base, run = config_lib.read_config_file(args.config)
     flags = {f: getattr(args, f) for f in config_lib.field_names() if getattr(args, f) is not None}
     env = flags.get("env", base.get("env", Config.env))
     merged = {**config_lib.PRESETS.get(env, {}), **base, **flags, "env": env}
     if "hidden" in merged:
         merged["hidden"] = tuple(merged["hidden"])
-    return Config.from_dict(merged)
+    seeds = args.seeds if args.seeds is not None else run.get("seeds", 64)
+    seed = args.seed if args.seed is not None else run.get("seed", 0)
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"--seeds must be an integer >= 1, got {seeds!r}")
+    if not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"--seed must be an integer >= 0, got {seed!r}")
+    return Config.from_dict(merged), seeds, seed
 
 
 class Progress:
@@ -168,11 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.seeds < 1:
-            raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
-        config = config_from_args(args)
+        config, seeds, seed = config_from_args(args)
         out = Path(args.out) if args.out else default_run_dir(config.env)
-        return train_and_report(config, args.seeds, args.seed, out, quiet=args.quiet)
+        return train_and_report(config, seeds, seed, out, quiet=args.quiet)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -198,6 +198,8 @@ def td_loss(
     discount_t = hp.gamma * (1.0 - batch.terminated.astype(q_tm1.dtype))
     r_t = batch.reward.astype(q_tm1.dtype)
     if config.double_q:
+        if q_t_selector is None:
+            raise ValueError("td_loss: double_q needs q_t_selector (online Q at next_obs)")
         td = jax.vmap(losses.double_q_learning_td_error)(
             q_tm1, batch.action, r_t, discount_t, q_t, q_t_selector
         )

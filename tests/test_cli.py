@@ -112,3 +112,19 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_config_file_of_a_run_reruns_it_exactly(run_dir):
+    from purejaxdqn.run import build_parser, config_from_args
+
+    out, _ = run_dir
+    saved = json.loads((out / "config.json").read_text())
+    config, seeds, seed = config_from_args(
+        build_parser().parse_args(["--config", str(out / "config.json")])
+    )
+    assert {**config.to_dict(), "seeds": seeds, "seed": seed} == saved
+    # Explicit flags still win over the file.
+    config, seeds, _ = config_from_args(
+        build_parser().parse_args(["--config", str(out / "config.json"), "--seeds", "3"])
+    )
+    assert seeds == 3 and config.lr == 3e-4
