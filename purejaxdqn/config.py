@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ class Config:
 
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "hidden", _hidden_tuple(self.hidden))
         validate(self)
 
     @property
@@ -217,7 +218,7 @@ def preset(env: str, **overrides: Any) -> Config:
     return Config.from_dict(base)
 
 
-RUN_ENTRIES = ("seeds", "seed")
+RUN_ENTRIES = ("seeds", "seed", "checkpoint_every")
 
 
 def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -236,6 +237,19 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if "hidden" in raw and isinstance(raw["hidden"], list):
         raw["hidden"] = tuple(raw["hidden"])
     return raw, run
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _hidden_tuple(value: Any) -> tuple[int, ...]:
+    """``hidden`` as a tuple of ints: a single int or a list of ints (not a string)."""
+    if _is_int(value):
+        return (value,)
+    if isinstance(value, list | tuple) and all(_is_int(h) for h in value):
+        return tuple(value)
+    raise ConfigError(f"hidden must be a list of positive integers (e.g. [64, 64]), got {value!r}")
 
 
 def _positive(cfg: Config, *names: str) -> None:
@@ -304,5 +318,9 @@ def validate(cfg: Config) -> None:
         v = getattr(cfg, name)
         if not v > 0:
             raise ConfigError(f"{name} must be > 0, got {v!r}")
-    if cfg.exploration_steps < 0:
+    if not cfg.exploration_steps >= 0:
         raise ConfigError(f"exploration_steps must be >= 0, got {cfg.exploration_steps!r}")
+    for name in traced_field_names():
+        v = getattr(cfg, name)
+        if name not in ("max_grad_norm", "huber_delta") and not math.isfinite(v):
+            raise ConfigError(f"{name} must be finite, got {v!r}")

@@ -57,6 +57,9 @@ class TrainState:
       obs: current observations, ``[N, *obs_shape]``.
       episode_return: return so far of each env's running episode, ``[N]``.
       key: the seed's base key; per-step keys are derived from it, it never changes.
+      diverged_step: env step (per seed) after which the loss or the parameters were first
+        found non-finite, ``-1`` while they are finite. From then on the seed's parameters
+        and optimizer state stay at their last finite values (the NaN guard).
     """
 
     params: Params
@@ -67,6 +70,7 @@ class TrainState:
     obs: jax.Array
     episode_return: jax.Array
     key: jax.Array
+    diverged_step: jax.Array
 
 
 class TrainOutput(NamedTuple):
@@ -79,10 +83,13 @@ class TrainOutput(NamedTuple):
         eval episodes), ``eval_returns`` ``[T, eval_episodes]``, ``train_return`` (mean return
         of the ε-greedy episodes finished in the period, NaN if none), ``loss``, ``q_mean``,
         ``epsilon``, ``updates``.
+      diverged_step: env step at which the NaN guard stopped the seed's updates, ``-1`` if
+        it never did (see :class:`TrainState`).
     """
 
     params: Params
     metrics: dict[str, jax.Array]
+    diverged_step: jax.Array
 
 
 class DQN(NamedTuple):
@@ -94,6 +101,8 @@ class DQN(NamedTuple):
       env_params: its parameters.
       network: the Q-network module.
       init: ``init(key, hp) -> TrainState``.
+      start: ``start(key, hp) -> (state, first_row)``: ``init`` plus the evaluation before
+        any training (metrics row 0).
       run: ``run(state, hp, period_indices) -> (state, metrics)`` trains one eval period per
         entry of ``period_indices`` (``[P]`` ints, ``0 <= i < num_evals``) and evaluates after
         each; chunks ``[0..k)``, ``[k..n)`` give the same result as ``[0..n)``.
@@ -106,6 +115,7 @@ class DQN(NamedTuple):
     env_params: Any
     network: QNetwork
     init: Callable[[jax.Array, HyperParams], TrainState]
+    start: Callable[[jax.Array, HyperParams], tuple[TrainState, dict[str, jax.Array]]]
     run: Callable[[TrainState, HyperParams, jax.Array], tuple[TrainState, dict[str, jax.Array]]]
     evaluate: Callable[[Params, jax.Array], jax.Array]
     act: Callable[[Params, jax.Array, jax.Array, jax.Array], jax.Array]
@@ -212,6 +222,16 @@ def td_loss(
     return jnp.mean(per_item), td
 
 
+def _all_finite(tree: Any) -> jax.Array:
+    """Whether every floating-point leaf of ``tree`` is finite (a scalar bool)."""
+    leaves = [
+        jnp.all(jnp.isfinite(x))
+        for x in jax.tree.leaves(tree)
+        if jnp.issubdtype(x.dtype, jnp.inexact)
+    ]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
 def make_dqn(
     config: Config,
     env: Environment | None = None,
@@ -300,6 +320,7 @@ def make_dqn(
             obs=obs,
             episode_return=jnp.zeros((n,), jnp.float32),
             key=key,
+            diverged_step=jnp.int32(-1),
         )
 
     def learn(
@@ -309,13 +330,20 @@ def make_dqn(
         buffer_state: Any,
         hp: HyperParams,
         key: jax.Array,
-    ) -> tuple[Params, optax.OptState, jax.Array, jax.Array]:
+        diverged: jax.Array,
+    ) -> tuple[Params, optax.OptState, jax.Array, jax.Array, jax.Array]:
         """A learning phase: ``updates_per_phase`` gradient steps on fresh replay samples.
 
+        The NaN guard: if the phase leaves a non-finite loss or parameter, or the seed has
+        already ``diverged``, the phase's result is dropped and the seed keeps its last
+        finite ``params`` and ``opt_state``.
+
         Returns:
-          ``(params, opt_state, loss_sum, q_sum)``: sums over the phase's updates.
+          ``(params, opt_state, loss_sum, q_sum, finite)``: sums over the phase's updates,
+          and whether the phase stayed finite.
         """
         optimizer = make_optimizer(config, hp)
+        params_in, opt_state_in = params, opt_state
 
         def one_update(carry: tuple, j: jax.Array) -> tuple[tuple, tuple]:
             params, opt_state = carry
@@ -336,7 +364,15 @@ def make_dqn(
         (params, opt_state), (loss, q_mean) = jax.lax.scan(
             one_update, (params, opt_state), jnp.arange(updates_per_phase)
         )
-        return params, opt_state, jnp.sum(loss), jnp.sum(q_mean)
+        loss_sum, q_sum = jnp.sum(loss), jnp.sum(q_mean)
+        finite = jnp.isfinite(loss_sum) & _all_finite(params)
+        keep = finite & ~diverged
+        params, opt_state = jax.tree.map(
+            lambda new, old: jnp.where(keep, new, old),
+            (params, opt_state),
+            (params_in, opt_state_in),
+        )
+        return params, opt_state, loss_sum, q_sum, finite
 
     def iteration(carry: tuple, t: jax.Array) -> tuple[tuple, None]:
         """One vector step; ``t`` is the global iteration index, shared by all seeds."""
@@ -370,13 +406,21 @@ def make_dqn(
         # Gating from the shared step: a real branch under vmap.
         do_learn = (steps_after >= config.learning_starts) & (steps_after % learn_every_steps == 0)
         zero = jnp.float32(0.0)
-        params, opt_state, loss_sum, q_sum = jax.lax.cond(
+        diverged = state.diverged_step >= 0
+        params, opt_state, loss_sum, q_sum, finite = jax.lax.cond(
             do_learn,
             lambda: learn(
-                state.params, state.opt_state, state.target_params, buffer_state, hp, k_learn
+                state.params,
+                state.opt_state,
+                state.target_params,
+                buffer_state,
+                hp,
+                k_learn,
+                diverged,
             ),
-            lambda: (state.params, state.opt_state, zero, zero),
+            lambda: (state.params, state.opt_state, zero, zero, jnp.bool_(True)),
         )
+        diverged_step = jnp.where(diverged | finite, state.diverged_step, steps_after)
         acc["loss_sum"] += loss_sum
         acc["q_sum"] += q_sum
         acc["updates"] += jnp.where(do_learn, jnp.float32(updates_per_phase), zero)
@@ -385,7 +429,12 @@ def make_dqn(
             lambda: optax.incremental_update(params, state.target_params, hp.tau),
             lambda: state.target_params,
         )
-        state = state.replace(params=params, opt_state=opt_state, target_params=target_params)
+        state = state.replace(
+            params=params,
+            opt_state=opt_state,
+            target_params=target_params,
+            diverged_step=diverged_step.astype(jnp.int32),
+        )
         acc["epsilon"] = epsilon
         return (state, hp, acc), None
 
@@ -424,12 +473,30 @@ def make_dqn(
 
         return jax.lax.scan(one_period, state, periods)
 
+    def start(key: jax.Array, hp: HyperParams) -> tuple[TrainState, dict[str, jax.Array]]:
+        state = init(key, hp)
+        zero = jnp.int32(0)
+        first = evaluate(state.params, jax.random.fold_in(jax.random.fold_in(key, _EVAL), zero))
+        nan = jnp.float32(jnp.nan)
+        row0 = {
+            "env_steps": zero,
+            "eval_return": jnp.mean(first),
+            "eval_returns": first,
+            "train_return": nan,
+            "loss": nan,
+            "q_mean": nan,
+            "epsilon": epsilon_schedule(hp, jnp.float32(0.0)),
+            "updates": jnp.float32(0.0),
+        }
+        return state, row0
+
     return DQN(
         config=config,
         env=env,
         env_params=env_params,
         network=network,
         init=init,
+        start=start,
         run=run,
         evaluate=evaluate,
         act=act,
@@ -460,24 +527,9 @@ def make_train(
     def train(key: jax.Array, hp: HyperParams | None = None) -> TrainOutput:
         if hp is None:
             hp = config.hyperparams()
-        state = dqn.init(key, hp)
-        zero = jnp.int32(0)
-        first = dqn.evaluate(
-            state.params, jax.random.fold_in(jax.random.fold_in(state.key, _EVAL), zero)
-        )
-        nan = jnp.float32(jnp.nan)
-        row0 = {
-            "env_steps": zero,
-            "eval_return": jnp.mean(first),
-            "eval_returns": first,
-            "train_return": nan,
-            "loss": nan,
-            "q_mean": nan,
-            "epsilon": epsilon_schedule(hp, jnp.float32(0.0)),
-            "updates": jnp.float32(0.0),
-        }
+        state, row0 = dqn.start(key, hp)
         state, rows = dqn.run(state, hp, jnp.arange(config.num_evals))
         metrics = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), row0, rows)
-        return TrainOutput(params=state.params, metrics=metrics)
+        return TrainOutput(params=state.params, metrics=metrics, diverged_step=state.diverged_step)
 
     return train
