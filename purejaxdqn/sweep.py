@@ -30,8 +30,11 @@ dropped from the results. For several hosts, call ``jax.distributed.initialize()
 coordinator address, process count and id, or from the cluster's environment) at the start
 of the program on every host, then call :func:`run_sweep` as usual: ``jax.devices()`` then
 spans all hosts and the same code shards the runs over all of them; no other scheduler is
-involved. (The outputs are written from host 0's gathered copy; on several hosts pass a
-shared ``--out``.)
+involved. On the command line, ``--distributed`` makes that call (arguments from the
+cluster's environment: SLURM, Cloud TPU, ...); start the same command on every host. Inputs
+are built with ``jax.make_array_from_callback`` and results gathered with
+``multihost_utils.process_allgather``; host 0 writes the outputs, each host's progress bar
+counts its own devices' runs. (The single-host paths are tested, multi-host is not.)
 
 **Memory guard.** Before compiling, the replay buffers and the rest of one run's state are
 sized exactly with ``jax.eval_shape`` (:func:`estimate_run_bytes`); the estimate for a call
@@ -304,7 +307,7 @@ def device_memory_limit(devices: Sequence[Any]) -> tuple[int, str]:
     stats = None
     try:
         stats = devices[0].memory_stats()
-    except Exception:  # noqa: BLE001 - CPU backends may not implement it
+    except Exception:  # CPU backends may not implement it
         stats = None
     if stats and stats.get("bytes_limit"):
         return int(stats["bytes_limit"]), f"{devices[0].platform} bytes_limit"
@@ -448,11 +451,12 @@ def make_sweep_program(
     """The sweep program and the sharding of its run axis.
 
     Returns:
-      ``(program, sharding)``: ``program(keys [R], hp)`` (``hp`` a ``HyperParams`` with
-      leaves ``[R]``, ``R`` a multiple of ``len(devices)``) is ``jax.jit`` of the trainer
-      vmapped over runs, inside ``jax.shard_map`` over a ``("runs",)`` mesh of ``devices``
-      (default ``jax.devices()``); it returns a ``TrainOutput`` with leaves ``[R, ...]``
-      sharded like its inputs, ``sharding`` (a ``NamedSharding``).
+      ``(program, sharding)``: ``program(seeds [R] int32, hp)`` (``hp`` a ``HyperParams``
+      with leaves ``[R]``, ``R`` a multiple of ``len(devices)``) is ``jax.jit`` of the
+      trainer vmapped over runs (run ``r`` trains with ``jax.random.key(seeds[r])``), inside
+      ``jax.shard_map`` over a ``("runs",)`` mesh of ``devices`` (default
+      ``jax.devices()``); it returns a ``TrainOutput`` with leaves ``[R, ...]`` sharded like
+      its inputs, ``sharding`` (a ``NamedSharding``).
     """
     import jax
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -463,9 +467,13 @@ def make_sweep_program(
     mesh = Mesh(np.array(devices), ("runs",))
     spec = PartitionSpec("runs")
     train = make_train(config, env, env_params, progress=progress)
-    sharded = jax.shard_map(
-        jax.vmap(train), mesh=mesh, in_specs=(spec, spec), out_specs=spec, check_vma=False
-    )
+
+    def runs(seeds: jax.Array, hp: Any) -> Any:
+        # Keys are made inside from plain ints, so the inputs are ordinary arrays on any
+        # number of hosts; key(s) here is the same key as key(s) outside.
+        return jax.vmap(lambda s, h: train(jax.random.key(s), h))(seeds, hp)
+
+    sharded = jax.shard_map(runs, mesh=mesh, in_specs=(spec, spec), out_specs=spec, check_vma=False)
     return jax.jit(sharded), NamedSharding(mesh, spec)
 
 
@@ -545,15 +553,18 @@ def run_sweep(
     }
     hp_all = type(config.hyperparams())(**hp_fields)
 
-    bar = Progress(config.total_steps * plan.chunks, plan.runs_per_call, enabled=progress)
+    # Each host's progress callbacks report its own devices' runs.
+    local = sum(d.process_index == jax.process_index() for d in devices)
+    reports = plan.runs_per_call * local // len(devices)
+    bar = Progress(config.total_steps * plan.chunks, reports, enabled=progress)
     feed = _ChunkProgress(bar, config.total_steps)
     program, sharding = make_sweep_program(config, env, env_params, devices, feed)
 
     def chunk_inputs(c: int) -> tuple[Any, Any]:
         part = slice(c * plan.runs_per_call, (c + 1) * plan.runs_per_call)
-        keys = jax.vmap(jax.random.key)(seed_of[part])
+        seeds_part = np.asarray(seed_of[part], np.int32)
         hp = jax.tree.map(lambda x: x[part], hp_all)
-        return jax.device_put(keys, sharding), jax.device_put(hp, sharding)
+        return _put(seeds_part, sharding), jax.tree.map(lambda x: _put(x, sharding), hp)
 
     log(
         f"purejaxdqn.sweep: {config.env}, {num_points} points x {seeds} seeds = {runs} runs x "
@@ -575,12 +586,12 @@ def run_sweep(
     bar.render(final=True)
 
     def gather(*chunks: Any) -> np.ndarray:
-        flat = np.concatenate([np.asarray(x) for x in chunks])[:runs]
+        flat = np.concatenate([_host(x) for x in chunks])[:runs]
         return flat.reshape(num_points, seeds, *flat.shape[1:])
 
     params = jax.tree.map(gather, *[o.params for o in outputs])
     eval_return = gather(*[o.metrics["eval_return"] for o in outputs])
-    env_steps = np.asarray(outputs[0].metrics["env_steps"][0])
+    env_steps = gather(*[o.metrics["env_steps"] for o in outputs])[0, 0]
     return SweepResult(
         points=[dict(p) for p in points],
         configs=configs,
@@ -594,6 +605,22 @@ def run_sweep(
         train_seconds=train_seconds,
         outputs=outputs,
     )
+
+
+def _put(x: np.ndarray, sharding: Any) -> Any:
+    """A host array (the same on every host) as a global array sharded by ``sharding``."""
+    import jax
+
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def _host(x: Any) -> np.ndarray:
+    """A (possibly multi-host) sharded array as one NumPy array on this host."""
+    if x.is_fully_addressable:
+        return np.asarray(x)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -777,6 +804,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--space-seed", type=int, default=0, help="seed of the random points")
     g.add_argument(
+        "--distributed",
+        action="store_true",
+        help="call jax.distributed.initialize() first (multi-host; run on every host)",
+    )
+    g.add_argument(
         "--max-memory-gb", type=float, default=None, help="memory limit per device (GiB)"
     )
     return p
@@ -809,6 +841,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         dims, points = parse_sweep(args)
+        if args.distributed:
+            import jax
+
+            try:  # coordinator, hosts and ids from the cluster's environment
+                jax.distributed.initialize()
+            except Exception as e:
+                raise SweepError(f"--distributed: {str(e).splitlines()[0]}") from None
         config, seeds, seed = config_from_args(args)
         point_configs(config, points)  # every point valid before anything else happens
         if args.max_memory_gb is not None and not args.max_memory_gb > 0:
@@ -844,6 +883,7 @@ def _sweep_and_report(
         print(line, file=sys.stderr, flush=True)
 
     devices = jax.devices()
+    writer = jax.process_index() == 0  # on several hosts, host 0 writes the outputs
     result = run_sweep(
         config,
         points,
@@ -855,13 +895,15 @@ def _sweep_and_report(
         max_memory_bytes=max_bytes,
         progress=not args.quiet,
         log=log,
-        before_compile=lambda _: results.mark_incomplete(out),
+        before_compile=lambda _: results.mark_incomplete(out) if writer else None,
     )
     extra = {
         "platform": devices[0].platform,
         "space_seed": args.space_seed if args.random is not None else None,
         "wall_seconds": time.perf_counter() - start,
     }
+    if not writer:
+        return 0
     summary = write_outputs(out, result, dims, extra)
     results.mark_complete(out)
 
