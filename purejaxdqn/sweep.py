@@ -75,6 +75,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import chex
 import numpy as np
 
 from purejaxdqn import config as config_lib
@@ -266,24 +267,25 @@ def point_configs(base: Config, points: Sequence[dict[str, float]]) -> list[Conf
 
 
 def estimate_run_bytes(config: Config, env: Any = None, env_params: Any = None) -> int:
-    """Exact bytes of one run's arrays: its ``TrainState`` (replay buffer, params, optimizer,
-    envs), its ``TrainOutput`` (final params and ``[T]`` metrics), its key and hp.
+    """Bytes of one run's arrays: its ``TrainState`` (replay buffer, params, optimizer, envs),
+    its ``TrainOutput`` (final params and ``T = num_evals + 1`` metrics rows of 7 scalars and
+    ``eval_episodes`` returns, 4 bytes each), its seed and hp.
 
-    Nothing is compiled: the shapes come from ``jax.eval_shape``.
+    Nothing is compiled: the state's shapes come from ``jax.eval_shape`` of the trainer's
+    ``init`` (only ``init`` is traced, not the training loop).
     """
     import jax
 
-    from purejaxdqn.train import make_dqn, make_train
+    from purejaxdqn.train import make_dqn
 
     hp = config.hyperparams()
-    key = jax.random.key(0)
-    state = jax.eval_shape(make_dqn(config, env, env_params).init, key, hp)
-    output = jax.eval_shape(make_train(config, env, env_params), key, hp)
+    state = jax.eval_shape(make_dqn(config, env, env_params).init, jax.random.key(0), hp)
 
     def nbytes(tree: Any) -> int:
         return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in _shaped_leaves(tree))
 
-    return nbytes(state) + nbytes(output) + nbytes(hp) + 8
+    metrics = (config.num_evals + 1) * (7 + config.eval_episodes) * 4
+    return nbytes(state) + nbytes(state.params) + metrics + nbytes(hp) + 4
 
 
 def _shaped_leaves(tree: Any) -> list[Any]:
@@ -426,6 +428,8 @@ def learning_curve_auc(env_steps: np.ndarray, eval_return: np.ndarray) -> np.nda
     ``eval_return`` ``[..., T]`` divided by the steps spanned; shape ``[...]``."""
     x = np.asarray(env_steps, np.float64)
     y = np.asarray(eval_return, np.float64)
+    chex.assert_rank(x, 1)
+    chex.assert_axis_dimension(y, -1, x.shape[0])
     return np.trapezoid(y, x, axis=-1) / (x[-1] - x[0])
 
 
@@ -469,6 +473,8 @@ def make_sweep_program(
     train = make_train(config, env, env_params, progress=progress)
 
     def runs(seeds: jax.Array, hp: Any) -> Any:
+        chex.assert_rank(seeds, 1)
+        chex.assert_tree_shape_prefix(hp, seeds.shape)
         # Keys are made inside from plain ints, so the inputs are ordinary arrays on any
         # number of hosts; key(s) here is the same key as key(s) outside.
         return jax.vmap(lambda s, h: train(jax.random.key(s), h))(seeds, hp)
@@ -638,6 +644,7 @@ def rank_points(final_return: np.ndarray, seed: int = 0) -> list[dict[str, Any]]
     """
     from purejaxdqn.results import bootstrap_ci, iqm
 
+    chex.assert_rank(final_return, 2)
     rows = []
     for p, returns in enumerate(np.asarray(final_return, np.float64)):
         finite = bool(np.all(np.isfinite(returns)))

@@ -21,7 +21,7 @@ from purejaxdqn import envs, sweep
 from purejaxdqn.config import Config
 from purejaxdqn.results import iqm
 from purejaxdqn.run import build_parser, config_from_args
-from purejaxdqn.train import make_train
+from purejaxdqn.train import make_dqn, make_train
 
 ENV = "chain-sweep-test"
 FLAGS = [
@@ -121,7 +121,40 @@ def test_memory_estimate_is_the_replay_buffer_plus_the_rest():
     # A transition: obs and next_obs (5 float32 each), action int32, reward f32, terminated.
     transition = 2 * 5 * 4 + 4 + 4 + 1
     assert big - small == 256 * transition
-    assert small > 256 * transition
+    # The rest against jax.eval_shape of init and of the whole trainer (its outputs).
+    hp = cfg.hyperparams()
+    key = jax.random.key(0)
+    state = jax.eval_shape(make_dqn(cfg, Chain()).init, key, hp)
+    output = jax.eval_shape(make_train(cfg, Chain()), key, hp)
+
+    def nbytes(tree):
+        leaves = jax.tree.leaves(tree.replace(key=jax.ShapeDtypeStruct((2,), np.uint32)))
+        return sum(np.prod(x.shape, dtype=int) * np.dtype(x.dtype).itemsize for x in leaves)
+
+    outputs = sum(np.prod(x.shape, dtype=int) * 4 for x in jax.tree.leaves(output))
+    assert small == nbytes(state) + outputs + 12 * 4 + 4  # + hp + seed
+
+
+def test_ranking_is_the_iqm_by_numpy():
+    rng = np.random.default_rng(0)
+    final = rng.normal(size=(5, 8)) * 10
+    final[:, 0] = 1e6  # an outlier per point that the IQM drops
+    final[3] = final[1]  # a tie keeps the point order
+    by_hand = np.sort(final, axis=1)[:, 2:6].mean(axis=1)  # middle half of 8 seeds
+    ranking = sweep.rank_points(final)
+    assert [r["point"] for r in ranking] == list(np.argsort(-by_hand, kind="stable"))
+    for r in ranking:
+        np.testing.assert_allclose(r["final_return_iqm"], by_hand[r["point"]])
+        lo, hi = r["final_return_ci95"]
+        assert lo <= r["final_return_iqm"] <= hi
+
+
+def test_plot_of_a_random_sweep(tmp_path):
+    dims = sweep.parse_space(["lr=loguniform:1e-5:1e-2", "tau=uniform:0.01:1"])
+    points = sweep.random_points(dims, 6)
+    final = np.random.default_rng(1).normal(size=(6, 4))
+    sweep.plot_sweep(tmp_path / "p.png", dims, points, final, title="t")
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # ---------------------------------------------------------------------------------------
