@@ -797,7 +797,6 @@ def build_parser() -> argparse.ArgumentParser:
         "sharded over all devices.",
         parents=[run_parser()],
         conflict_handler="resolve",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("sweep")
     how = g.add_mutually_exclusive_group()
@@ -809,14 +808,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=DIST",
         help="for --random: loguniform:lo:hi, uniform:lo:hi or choice:v1,v2,...",
     )
-    g.add_argument("--space-seed", type=int, default=0, help="seed of the random points")
+    g.add_argument("--space-seed", type=int, default=0, help="seed of the random points (0)")
     g.add_argument(
         "--distributed",
         action="store_true",
         help="call jax.distributed.initialize() first (multi-host; run on every host)",
     )
     g.add_argument(
-        "--max-memory-gb", type=float, default=None, help="memory limit per device (GiB)"
+        "--max-memory-gb",
+        type=float,
+        default=None,
+        help="memory limit per device in GiB (default: the device's, or half the host's)",
     )
     return p
 
