@@ -46,6 +46,7 @@ __all__ = [
     "bootstrap_ci",
     "curve_stats",
     "atomic_write_text",
+    "to_json",
     "atomic_write_bytes",
     "write_config",
     "write_metrics_csv",
@@ -274,16 +275,16 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _to_json(value: Any, *, finite_only: bool) -> Any:
+def to_json(value: Any, *, finite_only: bool) -> Any:
     """Convert NumPy/JAX scalars and arrays, tuples and paths into plain JSON types.
 
     With ``finite_only``, NaN and infinite floats become ``None`` so the output is strict
     JSON.
     """
     if isinstance(value, Mapping):
-        return {str(k): _to_json(v, finite_only=finite_only) for k, v in value.items()}
+        return {str(k): to_json(v, finite_only=finite_only) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_to_json(v, finite_only=finite_only) for v in value]
+        return [to_json(v, finite_only=finite_only) for v in value]
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
@@ -298,7 +299,7 @@ def _to_json(value: Any, *, finite_only: bool) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if hasattr(value, "__array__"):  # np.ndarray, jax.Array
-        return _to_json(np.asarray(value).tolist(), finite_only=finite_only)
+        return to_json(np.asarray(value).tolist(), finite_only=finite_only)
     raise TypeError(f"cannot convert {type(value).__name__} to JSON: {value!r}")
 
 
@@ -313,7 +314,7 @@ def write_config(run_dir: str | os.PathLike[str], config: dict) -> None:
         run_dir: Run directory (created if missing).
         config: The run's configuration.
     """
-    text = json.dumps(_to_json(config, finite_only=False), sort_keys=True, indent=2)
+    text = json.dumps(to_json(config, finite_only=False), sort_keys=True, indent=2)
     atomic_write_text(Path(run_dir) / CONFIG_FILE, text + "\n")
 
 
@@ -486,7 +487,7 @@ def summarize(
     }
     if extra:
         summary.update(extra)
-    return _to_json(summary, finite_only=True)
+    return to_json(summary, finite_only=True)
 
 
 def write_summary(run_dir: str | os.PathLike[str], summary: dict) -> None:
@@ -496,7 +497,7 @@ def write_summary(run_dir: str | os.PathLike[str], summary: dict) -> None:
         run_dir: Run directory (created if missing).
         summary: Output of :func:`summarize` (or any JSON-convertible dict).
     """
-    text = json.dumps(_to_json(summary, finite_only=True), sort_keys=True, indent=2)
+    text = json.dumps(to_json(summary, finite_only=True), sort_keys=True, indent=2)
     atomic_write_text(Path(run_dir) / SUMMARY_FILE, text + "\n")
 
 

@@ -73,7 +73,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import chex
 import numpy as np
@@ -268,24 +268,26 @@ def point_configs(base: Config, points: Sequence[dict[str, float]]) -> list[Conf
 
 def estimate_run_bytes(config: Config, env: Any = None, env_params: Any = None) -> int:
     """Bytes of one run's arrays: its ``TrainState`` (replay buffer, params, optimizer, envs),
-    its ``TrainOutput`` (final params and ``T = num_evals + 1`` metrics rows of 7 scalars and
-    ``eval_episodes`` returns, 4 bytes each), its seed and hp.
+    its ``TrainOutput`` (final params, ``T = num_evals + 1`` metrics rows, the NaN-guard
+    step), its seed and hp.
 
-    Nothing is compiled: the state's shapes come from ``jax.eval_shape`` of the trainer's
-    ``init`` (only ``init`` is traced, not the training loop).
+    Nothing is compiled: the shapes of the state and of one metrics row come from
+    ``jax.eval_shape`` of the trainer's ``start`` (init and one evaluation are traced, not
+    the training loop).
     """
     import jax
 
     from purejaxdqn.train import make_dqn
 
     hp = config.hyperparams()
-    state = jax.eval_shape(make_dqn(config, env, env_params).init, jax.random.key(0), hp)
+    state, row = jax.eval_shape(make_dqn(config, env, env_params).start, jax.random.key(0), hp)
 
     def nbytes(tree: Any) -> int:
         return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in _shaped_leaves(tree))
 
-    metrics = (config.num_evals + 1) * (7 + config.eval_episodes) * 4
-    return nbytes(state) + nbytes(state.params) + metrics + nbytes(hp) + 4
+    output = nbytes(state.params) + (config.num_evals + 1) * nbytes(row)
+    output += nbytes(state.diverged_step)
+    return nbytes(state) + output + nbytes(hp) + 4  # + the int32 seed
 
 
 def _shaped_leaves(tree: Any) -> list[Any]:
@@ -715,7 +717,7 @@ def write_outputs(
         },
         **(extra or {}),
     }
-    summary = results._to_json(summary, finite_only=True)
+    summary = results.to_json(summary, finite_only=True)
     results.atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True))
     results.atomic_write_text(
         out / BEST_CONFIG_FILE, json.dumps(best_config, indent=2, sort_keys=True) + "\n"
@@ -779,19 +781,13 @@ def plot_sweep(
 # --------------------------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    """Reports a usage error in one line (``error: ...``, exit code 2) via :class:`SweepError`."""
-
-    def error(self, message: str) -> NoReturn:
-        raise SweepError(message.replace("\n", " "))
-
-
 def build_parser() -> argparse.ArgumentParser:
     """``purejaxdqn.run``'s flags (every config field, ``--seeds``, ``--config``, ...) plus
     the sweep's."""
+    from purejaxdqn.run import OneLineArgumentParser
     from purejaxdqn.run import build_parser as run_parser
 
-    p = _Parser(
+    p = OneLineArgumentParser(
         prog="python -m purejaxdqn.sweep",
         description="Sweep traced hyperparameters: points x seeds in one compiled program, "
         "sharded over all devices.",
@@ -845,10 +841,13 @@ def default_sweep_dir(env: str) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit code (2 and one line on stderr for bad input)."""
-    from purejaxdqn.run import config_from_args
+    from purejaxdqn.run import UsageError, config_from_args
 
     try:
         args = build_parser().parse_args(argv)
+        for flag in ("resume", "checkpoint_every"):
+            if getattr(args, flag, None) is not None:
+                raise SweepError(f"--{flag.replace('_', '-')} is for purejaxdqn.run, not sweeps")
         dims, points = parse_sweep(args)
         if args.distributed:
             import jax
@@ -865,8 +864,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise SweepError(f"--out {out}: exists and is not an empty directory")
         return _sweep_and_report(config, dims, points, seeds, seed, out, args)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ConfigError, UsageError) as e:
+        print(f"error: {str(e).splitlines()[0] if str(e) else e!r}", file=sys.stderr)
         return 2
 
 
