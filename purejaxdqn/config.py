@@ -58,6 +58,7 @@ class Config:
     # --- network and loss ----------------------------------------------------------------
     hidden: tuple[int, ...] = _static((32, 32), "hidden layer widths of the Q-network MLP")
     double_q: bool = _static(False, "Double DQN: online net selects, target net evaluates")
+    dueling: bool = _static(False, "dueling head: Q = V + A - mean_a A on a shared torso")
     loss: str = _static("huber", "TD loss: 'huber' (Nature DQN error clipping) or 'mse'")
     optimizer: str = _static("adam", "'adam' or 'rmsprop' (Nature/Roderick centered RMSProp)")
     # --- target network -------------------------------------------------------------------
@@ -267,8 +268,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"bins must be an integer >= 2, got {cfg.bins!r}")
     if not cfg.hidden or any(h <= 0 for h in cfg.hidden):
         raise ConfigError(f"hidden must be a non-empty list of positive widths, got {cfg.hidden}")
-    if not isinstance(cfg.double_q, bool):
-        raise ConfigError(f"double_q must be true or false, got {cfg.double_q!r}")
+    for name in ("double_q", "dueling"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise ConfigError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
     if cfg.loss not in ("huber", "mse"):
         raise ConfigError(f"loss must be 'huber' or 'mse', got {cfg.loss!r}")
     if cfg.optimizer not in ("adam", "rmsprop"):

@@ -1,4 +1,13 @@
-"""Q-networks."""
+"""Q-networks.
+
+Two families, both mapping observations ``[..., *obs_shape]`` to Q-values ``[..., A]``:
+
+* :class:`QNetwork`: an MLP with one output per discrete action, optionally with a dueling
+  head (value and mean-subtracted advantage streams).
+* :class:`StateActionQNetwork`: the notebook's ``Q(s, a)``, an MLP that takes the state and a
+  continuous action and outputs one scalar, evaluated over a whole action grid ``[K, d]`` in
+  one vectorized call.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,26 @@ import jax
 import jax.numpy as jnp
 
 
+def _flatten_obs(obs: jax.Array, obs_ndim: int) -> jax.Array:
+    x = jnp.asarray(obs, jnp.float32)
+    if obs_ndim != 1:
+        x = x.reshape(*x.shape[: x.ndim - obs_ndim], -1)
+    return x
+
+
+def dueling_aggregate(value: jax.Array, advantage: jax.Array) -> jax.Array:
+    """The dueling aggregation ``Q = V + A - mean_a A`` (Wang et al. 2016, eq. 9).
+
+    Args:
+      value: state values, shape ``[..., 1]``.
+      advantage: advantages, shape ``[..., A]``.
+
+    Returns:
+      Q-values, shape ``[..., A]``.
+    """
+    return value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
+
+
 class QNetwork(nn.Module):
     """An MLP with one output per discrete action.
 
@@ -16,11 +45,14 @@ class QNetwork(nn.Module):
       num_actions: number of discrete actions ``A``.
       hidden: hidden layer widths.
       obs_ndim: rank of one observation; the trailing ``obs_ndim`` axes are flattened.
+      dueling: if true, the shared torso feeds a value stream ``[..., 1]`` and an advantage
+        stream ``[..., A]`` combined by :func:`dueling_aggregate`.
     """
 
     num_actions: int
     hidden: Sequence[int] = (64, 64)
     obs_ndim: int = 1
+    dueling: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
@@ -33,9 +65,11 @@ class QNetwork(nn.Module):
         Returns:
           Q-values, shape ``[..., A]``.
         """
-        x = jnp.asarray(obs, jnp.float32)
-        if self.obs_ndim != 1:
-            x = x.reshape(*x.shape[: x.ndim - self.obs_ndim], -1)
+        x = _flatten_obs(obs, self.obs_ndim)
         for width in self.hidden:
             x = nn.relu(nn.Dense(width)(x))
-        return nn.Dense(self.num_actions)(x)
+        if not self.dueling:
+            return nn.Dense(self.num_actions)(x)
+        value = nn.Dense(1, name="value")(x)
+        advantage = nn.Dense(self.num_actions, name="advantage")(x)
+        return dueling_aggregate(value, advantage)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import chex
+import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -104,7 +105,7 @@ class DQN(NamedTuple):
     config: Config
     env: Environment
     env_params: Any
-    network: QNetwork
+    network: nn.Module
     init: Callable[[jax.Array, HyperParams], TrainState]
     run: Callable[[TrainState, HyperParams, jax.Array], tuple[TrainState, dict[str, jax.Array]]]
     evaluate: Callable[[Params, jax.Array], jax.Array]
@@ -132,6 +133,26 @@ def make_env(config: Config) -> tuple[Environment, Any]:
     elif not isinstance(space, Discrete):
         raise ConfigError(f"env {config.env!r}: unsupported action space {space!r}")
     return env, env_params
+
+
+def make_network(
+    config: Config, env: Environment, num_actions: int, obs_shape: tuple[int, ...]
+) -> nn.Module:
+    """The Q-network picked by the config: ``apply(params, obs [..., *obs_shape]) -> [..., A]``.
+
+    Args:
+      config: the config (``hidden``, ``dueling``).
+      env: the env (unused by the K-output MLP).
+      num_actions: ``A``.
+      obs_shape: the shape of one observation.
+    """
+    del env
+    return QNetwork(
+        num_actions=num_actions,
+        hidden=config.hidden,
+        obs_ndim=len(obs_shape),
+        dueling=config.dueling,
+    )
 
 
 def epsilon_schedule(hp: HyperParams, env_steps: jax.Array) -> jax.Array:
@@ -245,7 +266,7 @@ def make_dqn(
     iters_per_eval = config.eval_every // n
     learn_every_steps, updates_per_phase = learning_schedule(config)
 
-    network = QNetwork(num_actions=num_actions, hidden=config.hidden, obs_ndim=len(obs_shape))
+    network = make_network(config, env, num_actions, obs_shape)
     buffer: ReplayBuffer = uniform_replay(config.capacity, config.batch_size)
     v_reset = jax.vmap(env.reset, in_axes=(0, None))
     v_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
