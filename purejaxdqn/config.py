@@ -59,6 +59,11 @@ class Config:
     hidden: tuple[int, ...] = _static((32, 32), "hidden layer widths of the Q-network MLP")
     double_q: bool = _static(False, "Double DQN: online net selects, target net evaluates")
     dueling: bool = _static(False, "dueling head: Q = V + A - mean_a A on a shared torso")
+    q_network: str = _static(
+        "mlp",
+        "'mlp': one output per action; 'state_action': the notebook's Q(s, a) MLP scoring the "
+        "bins**d grid of a Box action space in one vectorized call (bins=1000 for fine actions)",
+    )
     loss: str = _static("huber", "TD loss: 'huber' (Nature DQN error clipping) or 'mse'")
     optimizer: str = _static("adam", "'adam' or 'rmsprop' (Nature/Roderick centered RMSProp)")
     # --- target network -------------------------------------------------------------------
@@ -271,6 +276,10 @@ def validate(cfg: Config) -> None:
     for name in ("double_q", "dueling"):
         if not isinstance(getattr(cfg, name), bool):
             raise ConfigError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
+    if cfg.q_network not in ("mlp", "state_action"):
+        raise ConfigError(f"q_network must be 'mlp' or 'state_action', got {cfg.q_network!r}")
+    if cfg.q_network == "state_action" and cfg.dueling:
+        raise ConfigError("dueling needs q_network='mlp' (Q(s, a) has no per-action head)")
     if cfg.loss not in ("huber", "mse"):
         raise ConfigError(f"loss must be 'huber' or 'mse', got {cfg.loss!r}")
     if cfg.optimizer not in ("adam", "rmsprop"):

@@ -73,3 +73,44 @@ class QNetwork(nn.Module):
         value = nn.Dense(1, name="value")(x)
         advantage = nn.Dense(self.num_actions, name="advantage")(x)
         return dueling_aggregate(value, advantage)
+
+
+class StateActionQNetwork(nn.Module):
+    """The notebook's ``Q(s, a)``: an MLP on ``[state, action]`` with one scalar output.
+
+    Applied to observations it scores every row of a fixed action grid in one vectorized
+    call, so it is a drop-in for a K-output head: ``[..., *obs_shape] -> [..., K]``, and
+    argmax, ε-greedy, the TD target and replay (which stores the grid index) are unchanged.
+    The first layer acts on the concatenation ``[obs, a]``; it is computed as
+    ``obs @ W_obs + a @ W_act + b`` (the same affine map) so the state part is computed once
+    per observation, not once per grid point.
+
+    Attributes:
+      action_grid: the grid, ``K`` rows of ``d`` action values (a tuple of tuples, hashable).
+      hidden: hidden layer widths (at least one).
+      obs_ndim: rank of one observation; the trailing ``obs_ndim`` axes are flattened.
+    """
+
+    action_grid: tuple[tuple[float, ...], ...]
+    hidden: Sequence[int] = (64, 64)
+    obs_ndim: int = 1
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        """Q-values over the whole grid.
+
+        Args:
+          obs: observations, shape ``[..., *obs_shape]``.
+
+        Returns:
+          ``Q(obs, grid[k])`` for every grid row ``k``, shape ``[..., K]``.
+        """
+        grid = jnp.asarray(self.action_grid, jnp.float32)  # [K, d]
+        x = _flatten_obs(obs, self.obs_ndim)  # [..., D]
+        width, *rest = self.hidden
+        h_obs = nn.Dense(width, name="obs_in")(x)  # [..., H]
+        h_act = nn.Dense(width, use_bias=False, name="action_in")(grid)  # [K, H]
+        h = nn.relu(h_obs[..., None, :] + h_act)  # [..., K, H]
+        for w in rest:
+            h = nn.relu(nn.Dense(w)(h))
+        return nn.Dense(1, name="q")(h)[..., 0]

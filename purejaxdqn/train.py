@@ -35,7 +35,7 @@ from purejaxdqn import losses
 from purejaxdqn.config import Config, ConfigError, HyperParams
 from purejaxdqn.envs.protocol import Environment
 from purejaxdqn.envs.spaces import Box, Discrete
-from purejaxdqn.networks import QNetwork
+from purejaxdqn.networks import QNetwork, StateActionQNetwork
 from purejaxdqn.replay import ReplayBuffer, Transition, uniform_replay
 
 Params = Any
@@ -125,6 +125,10 @@ def make_env(config: Config) -> tuple[Environment, Any]:
     except ValueError as e:
         raise ConfigError(f"env: {e}") from e
     space = env.action_space(env_params)
+    if config.q_network == "state_action" and not isinstance(space, Box):
+        raise ConfigError(
+            f"q_network='state_action' needs a Box action space; {config.env!r} has {space!r}"
+        )
     if isinstance(space, Box):
         try:
             env = envs_lib.Discretize(env, bins=config.bins)
@@ -141,12 +145,27 @@ def make_network(
     """The Q-network picked by the config: ``apply(params, obs [..., *obs_shape]) -> [..., A]``.
 
     Args:
-      config: the config (``hidden``, ``dueling``).
-      env: the env (unused by the K-output MLP).
+      config: the config (``hidden``, ``dueling``, ``q_network``).
+      env: the env; for ``q_network='state_action'`` a :class:`~purejaxdqn.envs.Discretize`
+        whose grid ``env.actions`` ``[A, d]`` the network scores.
       num_actions: ``A``.
       obs_shape: the shape of one observation.
+
+    Raises:
+      ConfigError: ``q_network='state_action'`` on an env without an action grid.
     """
-    del env
+    if config.q_network == "state_action":
+        grid = getattr(env, "actions", None)
+        if grid is None or np.shape(grid)[0] != num_actions:
+            raise ConfigError(
+                "q_network='state_action' needs an env with an action grid `actions` [A, d] "
+                "(a Box env wrapped in Discretize)"
+            )
+        return StateActionQNetwork(
+            action_grid=tuple(tuple(float(v) for v in row) for row in np.asarray(grid)),
+            hidden=config.hidden,
+            obs_ndim=len(obs_shape),
+        )
     return QNetwork(
         num_actions=num_actions,
         hidden=config.hidden,

@@ -7,11 +7,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from chain_env import Chain
+from chain_env import BoxChain, Chain
 
 from purejaxdqn.config import Config, ConfigError
-from purejaxdqn.networks import QNetwork
-from purejaxdqn.train import make_dqn, make_train
+from purejaxdqn.envs import Discretize
+from purejaxdqn.networks import QNetwork, StateActionQNetwork
+from purejaxdqn.train import make_dqn, make_env, make_train
 
 GAMMA = 0.9
 CHAIN_CONFIG = Config(
@@ -40,6 +41,8 @@ VARIANTS = {
     "double": {"double_q": True},
     "dueling": {"dueling": True},
     "double_dueling": {"double_q": True, "dueling": True},
+    # On BoxChain discretized to a 4-point grid (a continuous-action chain with known Q*).
+    "state_action": {"q_network": "state_action"},
 }
 
 
@@ -69,9 +72,65 @@ def test_dueling_head_matches_numpy():
     np.testing.assert_allclose(q.mean(1), value[:, 0], rtol=1e-5, atol=1e-5)
 
 
-def test_bad_switch_names_the_field():
-    with pytest.raises(ConfigError, match="dueling"):
-        Config(dueling=1)
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"dueling": 1}, "dueling"),
+        ({"q_network": "cnn"}, "q_network"),
+        ({"q_network": "state_action", "dueling": True}, "dueling"),
+    ],
+)
+def test_bad_switch_names_the_field(changes, field):
+    with pytest.raises(ConfigError, match=field):
+        Config(**changes)
+
+
+# ---------------------------------------------------------------------------------------
+# The notebook's Q(s, a) over an action grid.
+
+
+def test_state_action_grid_argmax_matches_numpy():
+    rng = np.random.default_rng(1)
+    grid = np.linspace(-3.0, 3.0, 1000, dtype=np.float32)[:, None]  # the seed's 1000 actions
+    obs = rng.normal(size=(6, 4)).astype(np.float32)
+    net = StateActionQNetwork(action_grid=tuple(map(tuple, grid.tolist())), hidden=(16, 8))
+    params = net.init(jax.random.key(2), obs)["params"]
+    # NumPy reference: the MLP on the concatenated features [obs, a], one grid point at a time.
+    w1 = np.concatenate([params["obs_in"]["kernel"], params["action_in"]["kernel"]], axis=0)
+    q_ref = np.empty((6, 1000), np.float64)
+    for k in range(1000):
+        feats = np.concatenate([obs, np.repeat(grid[k][None], 6, 0)], axis=1)  # [6, 5]
+        h = _relu(feats @ w1 + np.asarray(params["obs_in"]["bias"]))
+        h = _relu(_dense(params["Dense_0"], h))
+        q_ref[:, k] = _dense(params["q"], h)[:, 0]
+    q = np.asarray(net.apply({"params": params}, obs))
+    assert q.shape == (6, 1000)
+    np.testing.assert_allclose(q, q_ref, rtol=1e-4, atol=1e-5)
+    # The greedy action is the NumPy argmax (checked where the top two are not near-tied).
+    top2 = np.sort(q_ref, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-4
+    assert clear.sum() >= 4
+    np.testing.assert_array_equal(q.argmax(1)[clear], q_ref.argmax(1)[clear])
+
+
+def test_state_action_on_pendulum_scores_the_1000_point_grid():
+    cfg = Config(q_network="state_action", bins=1000, hidden=(16, 16))
+    dqn = make_dqn(cfg)
+    assert isinstance(dqn.network, StateActionQNetwork)
+    np.testing.assert_array_equal(np.asarray(dqn.network.action_grid), dqn.env.actions)
+    obs, _ = dqn.env.reset(jax.random.key(0), dqn.env_params)
+    params = dqn.network.init(jax.random.key(1), obs[None])
+    q = dqn.network.apply(params, jnp.stack([obs, obs + 0.1]))
+    action = dqn.act(params, jnp.stack([obs, obs + 0.1]), jax.random.key(3), jnp.float32(0.0))
+    assert q.shape == (2, 1000)
+    np.testing.assert_array_equal(action, np.asarray(q).argmax(1))
+
+
+def test_state_action_needs_a_box_action_space():
+    with pytest.raises(ConfigError, match="state_action"):
+        make_env(Config(env="CartPole-v1", q_network="state_action"))
+    with pytest.raises(ConfigError, match="state_action"):
+        make_dqn(CHAIN_CONFIG.replace(q_network="state_action"), Chain())
 
 
 # ---------------------------------------------------------------------------------------
@@ -81,7 +140,7 @@ def test_bad_switch_names_the_field():
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
 def chain_variant(request):
     cfg = CHAIN_CONFIG.replace(**VARIANTS[request.param])
-    env = Chain()
+    env = Discretize(BoxChain(), bins=4) if cfg.q_network == "state_action" else Chain()
     keys = jax.vmap(jax.random.key)(jnp.arange(CHAIN_SEEDS))
     out = jax.jit(jax.vmap(make_train(cfg, env)))(keys)
     return request.param, cfg, env, out
@@ -90,7 +149,10 @@ def chain_variant(request):
 def test_variant_learns_chain_q_star(chain_variant):
     name, cfg, env, out = chain_variant
     network = make_dqn(cfg, env).network
-    q_star = env.q_star(GAMMA)
+    if cfg.q_network == "state_action":
+        q_star = env.env.q_star_grid(GAMMA, env.actions)
+    else:
+        q_star = env.q_star(GAMMA)
     for seed in range(CHAIN_SEEDS):
         params = jax.tree.map(lambda x, s=seed: x[s], out.params)
         q = np.asarray(network.apply(params, jnp.eye(env.length)))[: env.length - 1]
