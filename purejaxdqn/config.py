@@ -55,6 +55,11 @@ class Config:
     learning_starts: int = _static(1_000, "env steps before the first update")
     train_every: int = _static(4, "env steps between learning phases")
     gradient_steps: int = _static(1, "gradient steps per learning phase")
+    n_step: int = _static(
+        1,
+        "n-step returns: bootstrap after n transitions, cut at an episode end (no bootstrap "
+        "after a termination, bootstrap from a truncated episode's final obs)",
+    )
     # --- network and loss ----------------------------------------------------------------
     hidden: tuple[int, ...] = _static((32, 32), "hidden layer widths of the Q-network MLP")
     double_q: bool = _static(False, "Double DQN: online net selects, target net evaluates")
@@ -266,6 +271,7 @@ def validate(cfg: Config) -> None:
         "target_period",
         "eval_every",
         "eval_episodes",
+        "n_step",
     )
     if not isinstance(cfg.learning_starts, int) or cfg.learning_starts < 0:
         raise ConfigError(f"learning_starts must be an integer >= 0, got {cfg.learning_starts!r}")
@@ -290,6 +296,13 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"learning_starts ({cfg.learning_starts}) must be >= batch_size ({cfg.batch_size})"
         )
+    if cfg.n_step > 1 and cfg.learning_starts < cfg.n_step * cfg.num_envs:
+        raise ConfigError(
+            f"learning_starts ({cfg.learning_starts}) must be >= n_step * num_envs "
+            f"({cfg.n_step * cfg.num_envs}) so that every env has a full n-step sequence"
+        )
+    if cfg.capacity // cfg.num_envs < cfg.n_step:
+        raise ConfigError(f"n_step ({cfg.n_step}) must be <= capacity // num_envs")
     for name in ("total_steps", "eval_every", "target_period", "train_every", "learning_starts"):
         v = getattr(cfg, name)
         if v % cfg.num_envs and not (name == "train_every" and cfg.num_envs % v == 0):

@@ -96,3 +96,34 @@ def huber_loss(x: chex.Array, delta: chex.Array = 1.0) -> chex.Array:
 def l2_loss(x: chex.Array) -> chex.Array:
     """Squared loss ``0.5 x^2``."""
     return 0.5 * jnp.square(x)
+
+
+def n_step_return(
+    r_t: chex.Array, terminated: chex.Array, done: chex.Array, gamma: chex.Array
+) -> tuple[chex.Array, chex.Array, chex.Array]:
+    """The n-step return of one sequence of ``n`` consecutive transitions, cut at an episode end.
+
+    With ``m = min(n, 1 + first k with done[k])`` the target is
+    ``G + discount * max_a Q(next_obs[last], a)`` where ``G = sum_{k<m} gamma^k r_t[k]``,
+    ``last = m - 1`` and ``discount = gamma^m (1 - terminated[last])``: no bootstrap after a
+    termination, and a bootstrap from the final observation of a truncated episode (whose
+    ``next_obs`` is the pre-reset observation).
+
+    Args:
+      r_t: rewards, shape ``[n]``.
+      terminated: terminations, shape ``[n]``.
+      done: ``terminated | truncated``, shape ``[n]``.
+      gamma: discount factor, shape ``[]``.
+
+    Returns:
+      ``(G [], discount [], last [] int)``; bootstrap from ``next_obs[last]``.
+    """
+    chex.assert_rank([r_t, terminated, done], 1)
+    n = r_t.shape[0]
+    done = done.astype(bool)
+    last = jnp.where(jnp.any(done), jnp.argmax(done), n - 1)
+    k = jnp.arange(n)
+    powers = gamma ** k.astype(r_t.dtype)
+    g = jnp.sum(jnp.where(k <= last, powers * r_t, 0.0))
+    discount = gamma ** (last + 1).astype(r_t.dtype) * (1.0 - terminated[last].astype(r_t.dtype))
+    return g, discount, last

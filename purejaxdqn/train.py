@@ -36,7 +36,7 @@ from purejaxdqn.config import Config, ConfigError, HyperParams
 from purejaxdqn.envs.protocol import Environment
 from purejaxdqn.envs.spaces import Box, Discrete
 from purejaxdqn.networks import QNetwork, StateActionQNetwork
-from purejaxdqn.replay import ReplayBuffer, Transition, uniform_replay
+from purejaxdqn.replay import ReplayBuffer, Transition, sequence_replay, uniform_replay
 
 Params = Any
 ProgressFn = Callable[[np.ndarray, np.ndarray], None]
@@ -174,6 +174,45 @@ def make_network(
     )
 
 
+def make_replay(config: Config) -> ReplayBuffer:
+    """The replay buffer: Flashbax's item buffer for 1-step uniform replay, else a buffer of
+    per-env time series sampled as ``[B, n_step]`` sequences (``n_step`` 1 when only
+    prioritized)."""
+    if config.n_step == 1:
+        return uniform_replay(config.capacity, config.batch_size)
+    return sequence_replay(config.capacity, config.batch_size, config.num_envs, config.n_step)
+
+
+def one_step_view(hp: HyperParams, experience: Transition) -> tuple[Transition, jax.Array]:
+    """A sampled batch as one-step transitions and their bootstrap discounts.
+
+    Args:
+      hp: traced hyperparameters (``gamma``).
+      experience: transitions ``[B]`` or sequences ``[B, n]`` (with ``truncated``).
+
+    Returns:
+      ``(batch [B], discount_t [B])``. For sequences, ``batch.reward`` is the n-step return
+      and ``batch.next_obs`` the observation bootstrapped from (see
+      :func:`losses.n_step_return`).
+    """
+    if experience.reward.ndim == 1:
+        discount = hp.gamma * (1.0 - experience.terminated.astype(jnp.float32))
+        return experience, discount
+    done = experience.terminated | experience.truncated
+    g, discount, last = jax.vmap(losses.n_step_return, in_axes=(0, 0, 0, None))(
+        experience.reward, experience.terminated, done, hp.gamma
+    )
+    rows = jnp.arange(last.shape[0])
+    batch = Transition(
+        obs=experience.obs[:, 0],
+        action=experience.action[:, 0],
+        reward=g,
+        next_obs=experience.next_obs[rows, last],
+        terminated=experience.terminated[rows, last],
+    )
+    return batch, discount
+
+
 def epsilon_schedule(hp: HyperParams, env_steps: jax.Array) -> jax.Array:
     """Linear decay from ``eps_start`` to ``eps_end`` over ``exploration_steps`` env steps."""
     frac = jnp.clip(env_steps / jnp.maximum(hp.exploration_steps, 1.0), 0.0, 1.0)
@@ -220,6 +259,8 @@ def td_loss(
     batch: Transition,
     q_t: jax.Array,
     q_t_selector: jax.Array | None = None,
+    discount_t: jax.Array | None = None,
+    weights: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Mean TD loss over a batch.
 
@@ -230,12 +271,17 @@ def td_loss(
       batch: transitions with leading axis ``[B]``.
       q_t: target-network Q-values at ``batch.next_obs``, ``[B, A]``.
       q_t_selector: online Q-values at ``batch.next_obs``, ``[B, A]`` (Double DQN only).
+      discount_t: bootstrap discounts ``[B]`` (n-step: ``gamma^m (1 - terminated)``);
+        default ``gamma * (1 - batch.terminated)``.
+      weights: per-item loss weights ``[B]`` (prioritized replay's importance weights);
+        default 1.
 
     Returns:
       ``(loss, td_errors [B])``. Termination zeroes the bootstrap; truncation does not.
     """
     chex.assert_rank([q_tm1, q_t], 2)
-    discount_t = hp.gamma * (1.0 - batch.terminated.astype(q_tm1.dtype))
+    if discount_t is None:
+        discount_t = hp.gamma * (1.0 - batch.terminated.astype(q_tm1.dtype))
     r_t = batch.reward.astype(q_tm1.dtype)
     if config.double_q:
         if q_t_selector is None:
@@ -249,6 +295,8 @@ def td_loss(
         per_item = losses.huber_loss(td, hp.huber_delta)
     else:
         per_item = losses.l2_loss(td)
+    if weights is not None:
+        per_item = weights * per_item
     return jnp.mean(per_item), td
 
 
@@ -286,7 +334,7 @@ def make_dqn(
     learn_every_steps, updates_per_phase = learning_schedule(config)
 
     network = make_network(config, env, num_actions, obs_shape)
-    buffer: ReplayBuffer = uniform_replay(config.capacity, config.batch_size)
+    buffer: ReplayBuffer = make_replay(config)
     v_reset = jax.vmap(env.reset, in_axes=(0, None))
     v_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
@@ -330,6 +378,7 @@ def make_dqn(
             reward=jnp.zeros((), jnp.float32),
             next_obs=obs[0],
             terminated=jnp.zeros((), bool),
+            truncated=jnp.zeros((), bool),
         )
         return TrainState(
             params=params,
@@ -359,13 +408,14 @@ def make_dqn(
 
         def one_update(carry: tuple, j: jax.Array) -> tuple[tuple, tuple]:
             params, opt_state = carry
-            batch = buffer.sample(buffer_state, jax.random.fold_in(key, j))
+            sample = buffer.sample(buffer_state, jax.random.fold_in(key, j))
+            batch, discount_t = one_step_view(hp, sample.experience)
             q_t = network.apply(target_params, batch.next_obs)
             selector = network.apply(params, batch.next_obs) if config.double_q else None
 
             def loss_fn(p: Params) -> tuple[jax.Array, jax.Array]:
                 q_tm1 = network.apply(p, batch.obs)
-                loss, _ = td_loss(config, hp, q_tm1, batch, q_t, selector)
+                loss, _ = td_loss(config, hp, q_tm1, batch, q_t, selector, discount_t)
                 q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)
                 return loss, jnp.mean(q_taken)
 
@@ -393,7 +443,7 @@ def make_dqn(
             jax.random.split(k_env, n), state.env_state, action, env_params
         )
         reward = reward.astype(jnp.float32)
-        transition = Transition(state.obs, action, reward, info["final_obs"], term)
+        transition = Transition(state.obs, action, reward, info["final_obs"], term, trunc)
         buffer_state = buffer.add(state.buffer_state, transition)
         done = term | trunc
         episode_return = state.episode_return + reward
