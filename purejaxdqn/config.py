@@ -60,6 +60,16 @@ class Config:
         "n-step returns: bootstrap after n transitions, cut at an episode end (no bootstrap "
         "after a termination, bootstrap from a truncated episode's final obs)",
     )
+    prioritized: bool = _static(
+        False,
+        "prioritized replay (Flashbax sum tree): P(i) ~ (|td| + per_eps)^per_alpha, importance "
+        "weights with beta annealed from per_beta_start to 1 over the run",
+    )
+    per_rebuild_period: int = _static(
+        10_000,
+        "env steps between rebuilds of the float32 sum tree from its leaves (removes the "
+        "drift of Flashbax's incremental updates); 0 = never",
+    )
     # --- network and loss ----------------------------------------------------------------
     hidden: tuple[int, ...] = _static((32, 32), "hidden layer widths of the Q-network MLP")
     double_q: bool = _static(False, "Double DQN: online net selects, target net evaluates")
@@ -89,6 +99,11 @@ class Config:
     rms_decay: float = _traced(0.95, "RMSProp decay (optimizer='rmsprop')")
     rms_eps: float = _traced(0.01, "RMSProp epsilon, inside the sqrt (optimizer='rmsprop')")
     adam_eps: float = _traced(1e-8, "Adam epsilon (optimizer='adam')")
+    per_alpha: float = _traced(0.6, "prioritized replay: priority exponent alpha (0 = uniform)")
+    per_beta_start: float = _traced(
+        0.4, "prioritized replay: initial importance exponent beta, annealed linearly to 1"
+    )
+    per_eps: float = _traced(1e-6, "prioritized replay: added to |td| so no priority is 0")
 
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -148,6 +163,9 @@ class HyperParams:
     rms_decay: chex.Array
     rms_eps: chex.Array
     adam_eps: chex.Array
+    per_alpha: chex.Array
+    per_beta_start: chex.Array
+    per_eps: chex.Array
 
 
 def field_names() -> list[str]:
@@ -279,7 +297,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"bins must be an integer >= 2, got {cfg.bins!r}")
     if not cfg.hidden or any(h <= 0 for h in cfg.hidden):
         raise ConfigError(f"hidden must be a non-empty list of positive widths, got {cfg.hidden}")
-    for name in ("double_q", "dueling"):
+    for name in ("double_q", "dueling", "prioritized"):
         if not isinstance(getattr(cfg, name), bool):
             raise ConfigError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
     if cfg.q_network not in ("mlp", "state_action"):
@@ -301,9 +319,20 @@ def validate(cfg: Config) -> None:
             f"learning_starts ({cfg.learning_starts}) must be >= n_step * num_envs "
             f"({cfg.n_step * cfg.num_envs}) so that every env has a full n-step sequence"
         )
+    if not isinstance(cfg.per_rebuild_period, int) or cfg.per_rebuild_period < 0:
+        raise ConfigError(
+            f"per_rebuild_period must be an integer >= 0, got {cfg.per_rebuild_period!r}"
+        )
     if cfg.capacity // cfg.num_envs < cfg.n_step:
         raise ConfigError(f"n_step ({cfg.n_step}) must be <= capacity // num_envs")
-    for name in ("total_steps", "eval_every", "target_period", "train_every", "learning_starts"):
+    for name in (
+        "total_steps",
+        "eval_every",
+        "target_period",
+        "train_every",
+        "learning_starts",
+        "per_rebuild_period",
+    ):
         v = getattr(cfg, name)
         if v % cfg.num_envs and not (name == "train_every" and cfg.num_envs % v == 0):
             raise ConfigError(
@@ -318,13 +347,22 @@ def validate(cfg: Config) -> None:
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ConfigError(f"{name} must be a number, got {v!r}")
-    for name in ("gamma", "eps_start", "eps_end", "tau", "rms_decay", "lr_end_fraction"):
+    for name in (
+        "gamma",
+        "eps_start",
+        "eps_end",
+        "tau",
+        "rms_decay",
+        "lr_end_fraction",
+        "per_alpha",
+        "per_beta_start",
+    ):
         v = getattr(cfg, name)
         if not 0.0 <= v <= 1.0:
             raise ConfigError(f"{name} must be in [0, 1], got {v!r}")
     if cfg.tau == 0.0:
         raise ConfigError("tau must be in (0, 1]: tau = 0 never updates the target network")
-    for name in ("lr", "huber_delta", "max_grad_norm", "rms_eps", "adam_eps"):
+    for name in ("lr", "huber_delta", "max_grad_norm", "rms_eps", "adam_eps", "per_eps"):
         v = getattr(cfg, name)
         if not v > 0:
             raise ConfigError(f"{name} must be > 0, got {v!r}")

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import chex
 import flashbax as fbx
 import jax
+import jax.numpy as jnp
 
 
 class Transition(NamedTuple):
@@ -147,3 +148,63 @@ def sequence_replay(
 
     set_priorities = buffer.set_priorities if prioritized else _no_priorities
     return ReplayBuffer(init=buffer.init, add=add, sample=sample, set_priorities=set_priorities)
+
+
+def priorities_from_td(td: jax.Array, alpha: jax.Array, eps: jax.Array) -> jax.Array:
+    """Prioritized replay's sampling priorities ``(|td| + eps) ** alpha``, shape of ``td``."""
+    return (jnp.abs(td) + eps) ** alpha
+
+
+def importance_weights(probabilities: jax.Array, beta: jax.Array) -> jax.Array:
+    """PER importance weights ``w_i = (N P(i))^-beta / max_j w_j`` over a sampled batch.
+
+    The buffer size ``N`` cancels in the normalization (``max_j w_j`` is at the smallest
+    ``P(j)``), so ``w_i = (P(i) / min_j P(j))^-beta``. A sample of probability 0 (which a
+    drifted float32 sum tree can return, Flashbax issue #52) gets weight 0 and is left out of
+    the minimum.
+
+    Args:
+      probabilities: sampling probabilities ``[B]``.
+      beta: importance exponent ``[]`` (annealed to 1).
+
+    Returns:
+      Weights in ``[0, 1]``, shape ``[B]``.
+    """
+    chex.assert_rank(probabilities, 1)
+    valid = probabilities > 0
+    p = jnp.where(valid, probabilities, jnp.max(probabilities))
+    return jnp.where(valid, (p / jnp.min(p)) ** (-beta), 0.0)
+
+
+def _sum_tree_leaves(state: Any) -> jax.Array:
+    tree = state.sum_tree_state
+    return tree.nodes[2**tree.tree_depth - 1 :]
+
+
+def sum_tree_drift(state: Any) -> jax.Array:
+    """``root - sum(leaves)`` of a prioritized buffer's float32 sum tree (0 when exact).
+
+    Flashbax updates the tree by adding ``new - old`` to every ancestor of a changed leaf, so
+    float32 rounding accumulates in the inner nodes (Flashbax issue #52). The leaves are
+    summed here pairwise, as a freshly built tree would.
+    """
+    tree = state.sum_tree_state
+    return tree.nodes[0] - _pairwise_levels(_sum_tree_leaves(state), tree.tree_depth)[0][0]
+
+
+def _pairwise_levels(leaves: jax.Array, depth: int) -> list[jax.Array]:
+    levels = [leaves]
+    for _ in range(depth):
+        levels.append(levels[-1].reshape(-1, 2).sum(axis=1))
+    return levels[::-1]  # root level first
+
+
+def rebuild_sum_tree(state: Any) -> Any:
+    """A prioritized buffer state whose sum tree's inner nodes are recomputed from its leaves.
+
+    Removes the drift :func:`sum_tree_drift` measures; ``O(capacity)``.
+    """
+    tree = state.sum_tree_state
+    levels = _pairwise_levels(_sum_tree_leaves(state), tree.tree_depth)
+    nodes = jnp.concatenate(levels).astype(tree.nodes.dtype)
+    return state.replace(sum_tree_state=tree.replace(nodes=nodes))

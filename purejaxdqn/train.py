@@ -32,6 +32,7 @@ import optax
 
 from purejaxdqn import envs as envs_lib
 from purejaxdqn import losses
+from purejaxdqn import replay as replay_lib
 from purejaxdqn.config import Config, ConfigError, HyperParams
 from purejaxdqn.envs.protocol import Environment
 from purejaxdqn.envs.spaces import Box, Discrete
@@ -177,10 +178,33 @@ def make_network(
 def make_replay(config: Config) -> ReplayBuffer:
     """The replay buffer: Flashbax's item buffer for 1-step uniform replay, else a buffer of
     per-env time series sampled as ``[B, n_step]`` sequences (``n_step`` 1 when only
-    prioritized)."""
-    if config.n_step == 1:
+    prioritized), with a sum tree over sequence starts when ``prioritized``."""
+    if config.n_step == 1 and not config.prioritized:
         return uniform_replay(config.capacity, config.batch_size)
-    return sequence_replay(config.capacity, config.batch_size, config.num_envs, config.n_step)
+    return sequence_replay(
+        config.capacity, config.batch_size, config.num_envs, config.n_step, config.prioritized
+    )
+
+
+def per_beta(config: Config, hp: HyperParams, env_steps: jax.Array) -> jax.Array:
+    """PER's importance exponent: linear from ``per_beta_start`` at ``learning_starts`` to 1
+    at ``total_steps`` (env steps, from the shared scan step)."""
+    span = max(config.total_steps - config.learning_starts, 1)
+    frac = jnp.clip((env_steps - config.learning_starts) / span, 0.0, 1.0)
+    return hp.per_beta_start + frac * (1.0 - hp.per_beta_start)
+
+
+def maintain_replay(config: Config, buffer_state: Any, env_steps: jax.Array) -> Any:
+    """Every ``per_rebuild_period`` env steps, rebuilds a prioritized buffer's float32 sum
+    tree from its leaves (a ``lax.cond`` on the shared step); identity otherwise."""
+    if not config.prioritized or config.per_rebuild_period == 0:
+        return buffer_state
+    return jax.lax.cond(
+        env_steps % config.per_rebuild_period == 0,
+        replay_lib.rebuild_sum_tree,
+        lambda s: s,
+        buffer_state,
+    )
 
 
 def one_step_view(hp: HyperParams, experience: Transition) -> tuple[Transition, jax.Array]:
@@ -391,6 +415,30 @@ def make_dqn(
             key=key,
         )
 
+    def make_loss_fn(
+        params: Params,
+        target_params: Params,
+        batch: Transition,
+        discount_t: jax.Array,
+        weights: jax.Array | None,
+        hp: HyperParams,
+    ) -> Callable[[Params], tuple[jax.Array, tuple[jax.Array, jax.Array]]]:
+        """``loss_fn(p) -> (loss, (mean Q of the taken actions, priority signal [B]))``; the
+        signal is the TD error."""
+
+        def taken(q: jax.Array) -> jax.Array:
+            return jnp.mean(jnp.take_along_axis(q, batch.action[:, None], axis=-1))
+
+        q_t = network.apply(target_params, batch.next_obs)
+        selector = network.apply(params, batch.next_obs) if config.double_q else None
+
+        def q_loss_fn(p: Params) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+            q_tm1 = network.apply(p, batch.obs)
+            loss, td = td_loss(config, hp, q_tm1, batch, q_t, selector, discount_t, weights)
+            return loss, (taken(q_tm1), td)
+
+        return q_loss_fn
+
     def learn(
         params: Params,
         opt_state: optax.OptState,
@@ -398,35 +446,40 @@ def make_dqn(
         buffer_state: Any,
         hp: HyperParams,
         key: jax.Array,
-    ) -> tuple[Params, optax.OptState, jax.Array, jax.Array]:
+        beta: jax.Array,
+    ) -> tuple[Params, optax.OptState, Any, jax.Array, jax.Array]:
         """A learning phase: ``updates_per_phase`` gradient steps on fresh replay samples.
 
+        With prioritized replay each update weights its loss by the importance weights
+        (exponent ``beta``) and then sets the sampled priorities from its TD errors.
+
         Returns:
-          ``(params, opt_state, loss_sum, q_sum)``: sums over the phase's updates.
+          ``(params, opt_state, buffer_state, loss_sum, q_sum)``: sums over the updates.
         """
         optimizer = make_optimizer(config, hp)
 
         def one_update(carry: tuple, j: jax.Array) -> tuple[tuple, tuple]:
-            params, opt_state = carry
+            params, opt_state, buffer_state = carry
             sample = buffer.sample(buffer_state, jax.random.fold_in(key, j))
             batch, discount_t = one_step_view(hp, sample.experience)
-            q_t = network.apply(target_params, batch.next_obs)
-            selector = network.apply(params, batch.next_obs) if config.double_q else None
-
-            def loss_fn(p: Params) -> tuple[jax.Array, jax.Array]:
-                q_tm1 = network.apply(p, batch.obs)
-                loss, _ = td_loss(config, hp, q_tm1, batch, q_t, selector, discount_t)
-                q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)
-                return loss, jnp.mean(q_taken)
-
-            (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            weights = None
+            if config.prioritized:
+                weights = replay_lib.importance_weights(sample.probabilities, beta)
+            loss_fn = make_loss_fn(params, target_params, batch, discount_t, weights, hp)
+            (loss, (q_mean, td)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), (loss, q_mean)
+            if config.prioritized:
+                priorities = replay_lib.priorities_from_td(td, hp.per_alpha, hp.per_eps)
+                # A zero-probability sample (not a valid item) keeps priority 0.
+                priorities = jnp.where(sample.probabilities > 0, priorities, 0.0)
+                buffer_state = buffer.set_priorities(buffer_state, sample.indices, priorities)
+            params = optax.apply_updates(params, updates)
+            return (params, opt_state, buffer_state), (loss, q_mean)
 
-        (params, opt_state), (loss, q_mean) = jax.lax.scan(
-            one_update, (params, opt_state), jnp.arange(updates_per_phase)
+        (params, opt_state, buffer_state), (loss, q_mean) = jax.lax.scan(
+            one_update, (params, opt_state, buffer_state), jnp.arange(updates_per_phase)
         )
-        return params, opt_state, jnp.sum(loss), jnp.sum(q_mean)
+        return params, opt_state, buffer_state, jnp.sum(loss), jnp.sum(q_mean)
 
     def iteration(carry: tuple, t: jax.Array) -> tuple[tuple, None]:
         """One vector step; ``t`` is the global iteration index, shared by all seeds."""
@@ -460,13 +513,15 @@ def make_dqn(
         # Gating from the shared step: a real branch under vmap.
         do_learn = (steps_after >= config.learning_starts) & (steps_after % learn_every_steps == 0)
         zero = jnp.float32(0.0)
-        params, opt_state, loss_sum, q_sum = jax.lax.cond(
+        beta = per_beta(config, hp, steps_after.astype(jnp.float32))
+        params, opt_state, buffer_state, loss_sum, q_sum = jax.lax.cond(
             do_learn,
             lambda: learn(
-                state.params, state.opt_state, state.target_params, buffer_state, hp, k_learn
+                state.params, state.opt_state, state.target_params, buffer_state, hp, k_learn, beta
             ),
-            lambda: (state.params, state.opt_state, zero, zero),
+            lambda: (state.params, state.opt_state, buffer_state, zero, zero),
         )
+        buffer_state = maintain_replay(config, buffer_state, steps_after)
         acc["loss_sum"] += loss_sum
         acc["q_sum"] += q_sum
         acc["updates"] += jnp.where(do_learn, jnp.float32(updates_per_phase), zero)
@@ -475,7 +530,12 @@ def make_dqn(
             lambda: optax.incremental_update(params, state.target_params, hp.tau),
             lambda: state.target_params,
         )
-        state = state.replace(params=params, opt_state=opt_state, target_params=target_params)
+        state = state.replace(
+            params=params,
+            opt_state=opt_state,
+            target_params=target_params,
+            buffer_state=buffer_state,
+        )
         acc["epsilon"] = epsilon
         return (state, hp, acc), None
 

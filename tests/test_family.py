@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from chain_env import BoxChain, Chain
 
-from purejaxdqn import losses
+from purejaxdqn import losses, replay
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.envs import Discretize
 from purejaxdqn.networks import QNetwork, StateActionQNetwork
 from purejaxdqn.replay import Transition
-from purejaxdqn.train import make_dqn, make_env, make_train, one_step_view, td_loss
+from purejaxdqn.train import make_dqn, make_env, make_train, one_step_view, per_beta, td_loss
 
 GAMMA = 0.9
 CHAIN_CONFIG = Config(
@@ -54,6 +54,13 @@ VARIANTS = {
     # checked against the n-step operator's fixed point under the uniform behavior policy.
     "n_step3": {"n_step": 3},
     "n_step3_double_dueling": {"n_step": 3, "double_q": True, "dueling": True},
+    "prioritized": {"prioritized": True},
+    "prioritized_n_step3_double_dueling": {
+        "prioritized": True,
+        "n_step": 3,
+        "double_q": True,
+        "dueling": True,
+    },
 }
 
 
@@ -91,6 +98,11 @@ def test_dueling_head_matches_numpy():
         ({"q_network": "state_action", "dueling": True}, "dueling"),
         ({"n_step": 0}, "n_step"),
         ({"n_step": 100, "learning_starts": 200}, "n_step"),
+        ({"prioritized": "yes"}, "prioritized"),
+        ({"per_alpha": 1.5}, "per_alpha"),
+        ({"per_beta_start": -0.1}, "per_beta_start"),
+        ({"per_eps": 0.0}, "per_eps"),
+        ({"per_rebuild_period": -1}, "per_rebuild_period"),
     ],
 )
 def test_bad_switch_names_the_field(changes, field):
@@ -217,6 +229,87 @@ def _q_n_step_uniform(length: int, gamma: float, n: int) -> np.ndarray:
 
 def test_n_step_reference_is_q_star_for_one_step():
     np.testing.assert_allclose(_q_n_step_uniform(5, GAMMA, 1), Chain().q_star(GAMMA), atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------
+# Prioritized replay.
+
+
+def _filled_per_buffer(num_envs=2, time_len=8):
+    buf = replay.sequence_replay(num_envs * time_len, 64, num_envs, 1, prioritized=True)
+    x = jnp.zeros(())
+    state = buf.init(Transition(x, jnp.int32(0), x, x, jnp.bool_(False), jnp.bool_(False)))
+    f = jnp.zeros((num_envs,), bool)
+
+    def add(state, t):
+        v = jnp.full((num_envs,), t, jnp.float32)
+        return buf.add(state, Transition(v, jnp.zeros(num_envs, jnp.int32), v, v, f, f)), None
+
+    state, _ = jax.jit(lambda s: jax.lax.scan(add, s, jnp.arange(time_len)))(state)
+    return buf, state
+
+
+def test_per_probabilities_and_importance_weights_match_numpy():
+    buf, state = _filled_per_buffer()
+    n_items = 16
+    rng = np.random.default_rng(4)
+    td = rng.normal(size=n_items).astype(np.float32) * 3
+    alpha, beta, eps = 0.6, 0.4, 1e-6
+    prio = replay.priorities_from_td(jnp.asarray(td), alpha, eps)
+    state = buf.set_priorities(state, jnp.arange(n_items), prio)
+    # NumPy reference.
+    p_ref = (np.abs(td.astype(np.float64)) + eps) ** alpha
+    probs_ref = p_ref / p_ref.sum()
+    sample = buf.sample(state, jax.random.key(0))
+    idx = np.asarray(sample.indices)
+    np.testing.assert_allclose(sample.probabilities, probs_ref[idx], rtol=1e-5)
+    w = np.asarray(replay.importance_weights(sample.probabilities, beta))
+    w_ref = (n_items * probs_ref[idx]) ** (-beta)
+    np.testing.assert_allclose(w, w_ref / w_ref.max(), rtol=1e-5)
+    # A zero-probability sample (drifted tree) gets weight 0 and does not set the maximum.
+    w0 = replay.importance_weights(jnp.array([0.1, 0.0, 0.4]), 0.5)
+    np.testing.assert_allclose(w0, [1.0, 0.0, 0.5], rtol=1e-6)
+    # The sample holds the stored items: item i is env i // 8 at time i % 8 (value = time).
+    np.testing.assert_array_equal(sample.experience.obs[:, 0], idx % 8)
+    # Sampling frequencies follow P (64 x 200 draws; 5 standard errors).
+    draws = jax.jit(jax.vmap(lambda k: buf.sample(state, k).indices))(
+        jax.random.split(jax.random.key(1), 200)
+    )
+    freq = np.bincount(np.asarray(draws).ravel(), minlength=n_items) / draws.size
+    se = np.sqrt(probs_ref * (1 - probs_ref) / draws.size)
+    assert np.all(np.abs(freq - probs_ref) < 5 * se + 1e-9)
+
+
+def test_per_beta_anneals_linearly_to_one():
+    cfg = Config(total_steps=10_000, learning_starts=1000, eval_every=5000, per_beta_start=0.4)
+    hp = cfg.hyperparams()
+    steps = jnp.array([0.0, 1000.0, 5500.0, 10_000.0])
+    np.testing.assert_allclose(per_beta(cfg, hp, steps), [0.4, 0.4, 0.7, 1.0], rtol=1e-6)
+
+
+def test_sum_tree_drift_is_measured_and_removed_by_a_rebuild():
+    buf, state = _filled_per_buffer(num_envs=4, time_len=256)
+
+    def body(state, key):
+        idx = jax.random.randint(key, (64,), 0, 1024)
+        prio = jax.random.uniform(jax.random.fold_in(key, 1), (64,)) * 1e3
+        return buf.set_priorities(state, idx, prio), None
+
+    state, _ = jax.jit(lambda s, k: jax.lax.scan(body, s, k))(
+        state, jax.random.split(jax.random.key(2), 2000)
+    )
+    tree = state.sum_tree_state
+    leaves = np.asarray(tree.nodes[2**tree.tree_depth - 1 :], np.float64)
+    drift = float(state.sum_tree_state.nodes[0]) - leaves.sum()
+    assert abs(drift) > 0  # incremental float32 updates drift
+    np.testing.assert_allclose(replay.sum_tree_drift(state), drift, rtol=1e-3, atol=1e-2)
+    rebuilt = replay.rebuild_sum_tree(state)
+    np.testing.assert_allclose(rebuilt.sum_tree_state.nodes[0], leaves.sum(), rtol=1e-6)
+    assert float(replay.sum_tree_drift(rebuilt)) == 0.0
+    # Every inner node is the sum of its two children again.
+    nodes = np.asarray(rebuilt.sum_tree_state.nodes, np.float64)
+    inner = np.arange(2**tree.tree_depth - 1)
+    np.testing.assert_allclose(nodes[inner], nodes[2 * inner + 1] + nodes[2 * inner + 2], rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------
