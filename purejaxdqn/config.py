@@ -81,6 +81,10 @@ class Config:
     )
     loss: str = _static("huber", "TD loss: 'huber' (Nature DQN error clipping) or 'mse'")
     optimizer: str = _static("adam", "'adam' or 'rmsprop' (Nature/Roderick centered RMSProp)")
+    distributional: bool = _static(
+        False, "C51: a categorical return distribution on num_atoms atoms in [v_min, v_max]"
+    )
+    num_atoms: int = _static(51, "C51 atoms (distributional=true)")
     # --- target network -------------------------------------------------------------------
     target_period: int = _static(500, "env steps between target-network updates")
     # --- evaluation ----------------------------------------------------------------------
@@ -104,6 +108,8 @@ class Config:
         0.4, "prioritized replay: initial importance exponent beta, annealed linearly to 1"
     )
     per_eps: float = _traced(1e-6, "prioritized replay: added to |td| so no priority is 0")
+    v_min: float = _traced(-10.0, "C51: lowest atom of the return support")
+    v_max: float = _traced(60.0, "C51: highest atom (classic-control returns at gamma ~0.97)")
 
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -166,6 +172,8 @@ class HyperParams:
     per_alpha: chex.Array
     per_beta_start: chex.Array
     per_eps: chex.Array
+    v_min: chex.Array
+    v_max: chex.Array
 
 
 def field_names() -> list[str]:
@@ -297,13 +305,17 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"bins must be an integer >= 2, got {cfg.bins!r}")
     if not cfg.hidden or any(h <= 0 for h in cfg.hidden):
         raise ConfigError(f"hidden must be a non-empty list of positive widths, got {cfg.hidden}")
-    for name in ("double_q", "dueling", "prioritized"):
+    for name in ("double_q", "dueling", "prioritized", "distributional"):
         if not isinstance(getattr(cfg, name), bool):
             raise ConfigError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
     if cfg.q_network not in ("mlp", "state_action"):
         raise ConfigError(f"q_network must be 'mlp' or 'state_action', got {cfg.q_network!r}")
     if cfg.q_network == "state_action" and cfg.dueling:
         raise ConfigError("dueling needs q_network='mlp' (Q(s, a) has no per-action head)")
+    if cfg.q_network == "state_action" and cfg.distributional:
+        raise ConfigError("distributional needs q_network='mlp' (Q(s, a) has a scalar head)")
+    if not isinstance(cfg.num_atoms, int) or cfg.num_atoms < 2:
+        raise ConfigError(f"num_atoms must be an integer >= 2, got {cfg.num_atoms!r}")
     if cfg.loss not in ("huber", "mse"):
         raise ConfigError(f"loss must be 'huber' or 'mse', got {cfg.loss!r}")
     if cfg.optimizer not in ("adam", "rmsprop"):
@@ -368,3 +380,5 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{name} must be > 0, got {v!r}")
     if cfg.exploration_steps < 0:
         raise ConfigError(f"exploration_steps must be >= 0, got {cfg.exploration_steps!r}")
+    if not cfg.v_min < cfg.v_max:
+        raise ConfigError(f"v_min ({cfg.v_min}) must be < v_max ({cfg.v_max})")

@@ -39,40 +39,72 @@ def dueling_aggregate(value: jax.Array, advantage: jax.Array) -> jax.Array:
 
 
 class QNetwork(nn.Module):
-    """An MLP with one output per discrete action.
+    """An MLP with one output per discrete action (or, for C51, one distribution per action).
 
     Attributes:
       num_actions: number of discrete actions ``A``.
       hidden: hidden layer widths.
       obs_ndim: rank of one observation; the trailing ``obs_ndim`` axes are flattened.
       dueling: if true, the shared torso feeds a value stream ``[..., 1]`` and an advantage
-        stream ``[..., A]`` combined by :func:`dueling_aggregate`.
+        stream ``[..., A]`` combined by :func:`dueling_aggregate` (per atom for C51).
+      num_atoms: 0 for Q-values; ``K > 1`` for C51 logits ``[..., A, K]`` over the support
+        ``z``, kept as the variable ``support/z`` (``[K]``, initialized to
+        ``linspace(v_min, v_max, K)``; the trainer sets it from the traced ``v_min/v_max``).
+      v_min: initial lowest atom (C51).
+      v_max: initial highest atom (C51).
     """
 
     num_actions: int
     hidden: Sequence[int] = (64, 64)
     obs_ndim: int = 1
     dueling: bool = False
+    num_atoms: int = 0
+    v_min: float = -10.0
+    v_max: float = 10.0
 
     @nn.compact
-    def __call__(self, obs: jax.Array) -> jax.Array:
-        """Q-values.
+    def __call__(
+        self, obs: jax.Array, return_logits: bool = False
+    ) -> jax.Array | tuple[jax.Array, jax.Array]:
+        """Q-values, or for C51 with ``return_logits`` the logits and the support.
 
         Args:
           obs: observations, shape ``[..., *obs_shape]``; the trailing observation axes are
             flattened.
+          return_logits: C51 only: return ``(logits [..., A, K], z [K])``.
 
         Returns:
-          Q-values, shape ``[..., A]``.
+          Q-values, shape ``[..., A]`` (C51: ``sum_k softmax(logits)_k z_k``).
         """
         x = _flatten_obs(obs, self.obs_ndim)
         for width in self.hidden:
             x = nn.relu(nn.Dense(width)(x))
+        k = max(self.num_atoms, 1)
         if not self.dueling:
-            return nn.Dense(self.num_actions)(x)
-        value = nn.Dense(1, name="value")(x)
-        advantage = nn.Dense(self.num_actions, name="advantage")(x)
-        return dueling_aggregate(value, advantage)
+            out = nn.Dense(self.num_actions * k)(x)
+        else:
+            value = nn.Dense(k, name="value")(x)
+            advantage = nn.Dense(self.num_actions * k, name="advantage")(x)
+            if self.num_atoms:  # per-atom aggregation over actions
+                value = value[..., None, :]
+                advantage = advantage.reshape(*advantage.shape[:-1], self.num_actions, k)
+                return self._c51_out(
+                    value + advantage - advantage.mean(axis=-2, keepdims=True), return_logits
+                )
+            out = dueling_aggregate(value, advantage)
+        if not self.num_atoms:
+            return out
+        return self._c51_out(out.reshape(*out.shape[:-1], self.num_actions, k), return_logits)
+
+    def _c51_out(
+        self, logits: jax.Array, return_logits: bool
+    ) -> jax.Array | tuple[jax.Array, jax.Array]:
+        z = self.variable(
+            "support", "z", lambda: jnp.linspace(self.v_min, self.v_max, self.num_atoms)
+        ).value
+        if return_logits:
+            return logits, z
+        return jnp.sum(jax.nn.softmax(logits, axis=-1) * z, axis=-1)
 
 
 class StateActionQNetwork(nn.Module):

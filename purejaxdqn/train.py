@@ -172,7 +172,19 @@ def make_network(
         hidden=config.hidden,
         obs_ndim=len(obs_shape),
         dueling=config.dueling,
+        num_atoms=config.num_atoms if config.distributional else 0,
+        v_min=config.v_min,
+        v_max=config.v_max,
     )
+
+
+def with_support(config: Config, params: Params, hp: HyperParams) -> Params:
+    """For C51, the network variables with the support ``z`` set to
+    ``linspace(hp.v_min, hp.v_max, num_atoms)`` (traced, so sweepable); else ``params``."""
+    if not config.distributional:
+        return params
+    z = jnp.linspace(hp.v_min, hp.v_max, config.num_atoms)
+    return {**params, "support": {"z": z}}
 
 
 def make_replay(config: Config) -> ReplayBuffer:
@@ -324,6 +336,38 @@ def td_loss(
     return jnp.mean(per_item), td
 
 
+def categorical_td_loss(
+    logits_tm1: jax.Array,
+    batch: Transition,
+    discount_t: jax.Array,
+    logits_t: jax.Array,
+    a_t: jax.Array,
+    z: jax.Array,
+    weights: jax.Array | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """Mean C51 loss over a batch (cross-entropy to the projected target distribution).
+
+    Args:
+      logits_tm1: online logits at ``batch.obs``, ``[B, A, K]``.
+      batch: one-step view of the sample, leading axis ``[B]`` (``reward`` may be n-step).
+      discount_t: bootstrap discounts ``[B]`` (0 after a termination).
+      logits_t: target-network logits at ``batch.next_obs``, ``[B, A, K]``.
+      a_t: bootstrap actions ``[B]``: argmax of the target net's Q, or of the online net's
+        for Double DQN.
+      z: the support ``[K]``.
+      weights: per-item loss weights ``[B]`` (PER); default 1.
+
+    Returns:
+      ``(loss, per_item_loss [B])``; the per-item losses are unweighted (PER priorities).
+    """
+    chex.assert_rank([logits_tm1, logits_t], 3)
+    per_item = jax.vmap(losses.categorical_q_learning_loss, in_axes=(0, 0, 0, 0, 0, 0, None))(
+        logits_tm1, batch.action, batch.reward.astype(jnp.float32), discount_t, logits_t, a_t, z
+    )
+    weighted = per_item if weights is None else weights * per_item
+    return jnp.mean(weighted), per_item
+
+
 def make_dqn(
     config: Config,
     env: Environment | None = None,
@@ -395,7 +439,7 @@ def make_dqn(
         k_init = jax.random.fold_in(key, _INIT)
         k_net, k_env = jax.random.split(k_init)
         obs, env_state = v_reset(jax.random.split(k_env, n), env_params)
-        params = network.init(k_net, obs)
+        params = with_support(config, network.init(k_net, obs), hp)
         example = Transition(
             obs=obs[0],
             action=jnp.zeros((), jnp.int32),
@@ -424,10 +468,25 @@ def make_dqn(
         hp: HyperParams,
     ) -> Callable[[Params], tuple[jax.Array, tuple[jax.Array, jax.Array]]]:
         """``loss_fn(p) -> (loss, (mean Q of the taken actions, priority signal [B]))``; the
-        signal is the TD error."""
+        signal is the TD error (C51: the per-item loss)."""
+        q_sel_params = params if config.double_q else target_params
 
         def taken(q: jax.Array) -> jax.Array:
             return jnp.mean(jnp.take_along_axis(q, batch.action[:, None], axis=-1))
+
+        if config.distributional:
+            logits_t, z = network.apply(target_params, batch.next_obs, return_logits=True)
+            a_t = jnp.argmax(network.apply(q_sel_params, batch.next_obs), axis=-1)
+
+            def c51_loss_fn(p: Params) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+                logits_tm1, z_p = network.apply(p, batch.obs, return_logits=True)
+                loss, per_item = categorical_td_loss(
+                    logits_tm1, batch, discount_t, logits_t, a_t, z, weights
+                )
+                q_tm1 = jnp.sum(jax.nn.softmax(logits_tm1, axis=-1) * z_p, axis=-1)
+                return loss, (taken(q_tm1), per_item)
+
+            return c51_loss_fn
 
         q_t = network.apply(target_params, batch.next_obs)
         selector = network.apply(params, batch.next_obs) if config.double_q else None

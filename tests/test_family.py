@@ -14,7 +14,15 @@ from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.envs import Discretize
 from purejaxdqn.networks import QNetwork, StateActionQNetwork
 from purejaxdqn.replay import Transition
-from purejaxdqn.train import make_dqn, make_env, make_train, one_step_view, per_beta, td_loss
+from purejaxdqn.train import (
+    categorical_td_loss,
+    make_dqn,
+    make_env,
+    make_train,
+    one_step_view,
+    per_beta,
+    td_loss,
+)
 
 GAMMA = 0.9
 CHAIN_CONFIG = Config(
@@ -56,6 +64,16 @@ VARIANTS = {
     "n_step3_double_dueling": {"n_step": 3, "double_q": True, "dueling": True},
     "prioritized": {"prioritized": True},
     "prioritized_n_step3_double_dueling": {
+        "prioritized": True,
+        "n_step": 3,
+        "double_q": True,
+        "dueling": True,
+    },
+    "c51": {"distributional": True, "v_min": -0.5, "v_max": 1.5},
+    "c51_prioritized_n_step3_double_dueling": {
+        "distributional": True,
+        "v_min": -0.5,
+        "v_max": 1.5,
         "prioritized": True,
         "n_step": 3,
         "double_q": True,
@@ -103,6 +121,9 @@ def test_dueling_head_matches_numpy():
         ({"per_beta_start": -0.1}, "per_beta_start"),
         ({"per_eps": 0.0}, "per_eps"),
         ({"per_rebuild_period": -1}, "per_rebuild_period"),
+        ({"distributional": True, "q_network": "state_action"}, "distributional"),
+        ({"num_atoms": 1}, "num_atoms"),
+        ({"v_min": 5.0, "v_max": 5.0}, "v_min"),
     ],
 )
 def test_bad_switch_names_the_field(changes, field):
@@ -310,6 +331,102 @@ def test_sum_tree_drift_is_measured_and_removed_by_a_rebuild():
     nodes = np.asarray(rebuilt.sum_tree_state.nodes, np.float64)
     inner = np.arange(2**tree.tree_depth - 1)
     np.testing.assert_allclose(nodes[inner], nodes[2 * inner + 1] + nodes[2 * inner + 2], rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------
+# C51.
+
+
+def _project_reference(z_p, probs, z):
+    """Bellemare et al. (2017), algorithm 1: floor/ceil split of each clipped atom."""
+    v_min, v_max, dz = z[0], z[-1], z[1] - z[0]
+    m = np.zeros(len(z))
+    for zj, pj in zip(z_p, probs, strict=True):
+        b = (min(max(zj, v_min), v_max) - v_min) / dz
+        lo, hi = int(np.floor(b)), int(np.ceil(b))
+        if lo == hi:
+            m[lo] += pj
+        else:
+            m[lo] += pj * (hi - b)
+            m[hi] += pj * (b - lo)
+    return m
+
+
+def test_categorical_projection_matches_numpy():
+    rng = np.random.default_rng(6)
+    z = np.linspace(-2.0, 3.0, 11)
+    probs = rng.dirichlet(np.ones(11))
+    cases = [
+        (0.7, 0.9),  # inside, between atoms
+        (2.5, 0.9),  # many atoms clipped at v_max
+        (-1.9, 0.9),  # many atoms clipped at v_min
+        (0.35, 0.0),  # terminal: all mass at r (between two atoms)
+        (10.0, 0.0),  # terminal with r beyond v_max: all mass on the last atom
+        (0.5, 1.0),  # r + z shifts by exactly one atom
+    ]
+    for r, discount in cases:
+        z_p = r + discount * z
+        got = losses.categorical_projection(
+            jnp.asarray(z_p, jnp.float32),
+            jnp.asarray(probs, jnp.float32),
+            jnp.asarray(z, jnp.float32),
+        )
+        ref = _project_reference(z_p, probs, z)
+        np.testing.assert_allclose(got, ref, atol=1e-5, err_msg=f"r={r} discount={discount}")
+        np.testing.assert_allclose(np.sum(got), 1.0, rtol=1e-5)
+
+
+def test_c51_loss_matches_numpy_with_double_q_and_n_step():
+    rng = np.random.default_rng(7)
+    b, a, k = 5, 3, 7
+    z = np.linspace(-1.0, 2.0, k)
+    logits_tm1 = rng.normal(size=(b, a, k)).astype(np.float32)
+    logits_t = rng.normal(size=(b, a, k)).astype(np.float32)
+    action = rng.integers(0, a, b).astype(np.int32)
+    a_t = rng.integers(0, a, b).astype(np.int32)  # e.g. the online net's choice (double)
+    reward = rng.normal(size=b).astype(np.float32)
+    discount = np.array([0.81, 0.0, 0.9, 0.729, 0.0], np.float32)  # n-step gammas, terminals
+    weights = rng.uniform(0.2, 1.0, b).astype(np.float32)
+
+    def softmax(x):
+        e = np.exp(x - x.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    ref = np.array(
+        [
+            -np.sum(
+                _project_reference(reward[i] + discount[i] * z, softmax(logits_t[i, a_t[i]]), z)
+                * np.log(softmax(logits_tm1[i, action[i]]))
+            )
+            for i in range(b)
+        ]
+    )
+    batch = Transition(None, jnp.asarray(action), jnp.asarray(reward), None, None)
+    loss, per_item = categorical_td_loss(
+        jnp.asarray(logits_tm1),
+        batch,
+        jnp.asarray(discount),
+        jnp.asarray(logits_t),
+        jnp.asarray(a_t),
+        jnp.asarray(z, jnp.float32),
+        jnp.asarray(weights),
+    )
+    np.testing.assert_allclose(per_item, ref, rtol=1e-4)
+    np.testing.assert_allclose(loss, np.mean(weights * ref), rtol=1e-4)
+
+
+def test_c51_network_q_is_the_mean_of_the_distribution():
+    cfg = CHAIN_CONFIG.replace(distributional=True, num_atoms=11, v_min=-1.0, v_max=2.0)
+    dqn = make_dqn(cfg, Chain())
+    state = dqn.init(jax.random.key(0), cfg.hyperparams())
+    z = np.asarray(state.params["support"]["z"])
+    np.testing.assert_allclose(z, np.linspace(-1.0, 2.0, 11), rtol=1e-6)
+    obs = jnp.eye(5)
+    logits, _ = dqn.network.apply(state.params, obs, return_logits=True)
+    assert logits.shape == (5, 2, 11)
+    p = np.exp(np.asarray(logits, np.float64))
+    p /= p.sum(-1, keepdims=True)
+    np.testing.assert_allclose(dqn.network.apply(state.params, obs), (p * z).sum(-1), rtol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------
