@@ -56,11 +56,36 @@ class Config:
     learning_starts: int = _static(1_000, "env steps before the first update")
     train_every: int = _static(4, "env steps between learning phases")
     gradient_steps: int = _static(1, "gradient steps per learning phase")
+    n_step: int = _static(
+        1,
+        "n-step returns: bootstrap after n transitions, cut at an episode end (no bootstrap "
+        "after a termination, bootstrap from a truncated episode's final obs)",
+    )
+    prioritized: bool = _static(
+        False,
+        "prioritized replay (Flashbax sum tree): P(i) ~ (|td| + per_eps)^per_alpha, importance "
+        "weights with beta annealed from per_beta_start to 1 over the run",
+    )
+    per_rebuild_period: int = _static(
+        10_000,
+        "env steps between rebuilds of the float32 sum tree from its leaves (removes the "
+        "drift of Flashbax's incremental updates); 0 = never",
+    )
     # --- network and loss ----------------------------------------------------------------
     hidden: tuple[int, ...] = _static((32, 32), "hidden layer widths of the Q-network MLP")
     double_q: bool = _static(False, "Double DQN: online net selects, target net evaluates")
+    dueling: bool = _static(False, "dueling head: Q = V + A - mean_a A on a shared torso")
+    q_network: str = _static(
+        "mlp",
+        "'mlp': one output per action; 'state_action': the notebook's Q(s, a) MLP scoring the "
+        "bins**d grid of a Box action space in one vectorized call (bins=1000 for fine actions)",
+    )
     loss: str = _static("huber", "TD loss: 'huber' (Nature DQN error clipping) or 'mse'")
     optimizer: str = _static("adam", "'adam' or 'rmsprop' (Nature/Roderick centered RMSProp)")
+    distributional: bool = _static(
+        False, "C51: a categorical return distribution on num_atoms atoms in [v_min, v_max]"
+    )
+    num_atoms: int = _static(51, "C51 atoms (distributional=true)")
     # --- target network -------------------------------------------------------------------
     target_period: int = _static(500, "env steps between target-network updates")
     # --- evaluation ----------------------------------------------------------------------
@@ -79,6 +104,13 @@ class Config:
     rms_decay: float = _traced(0.95, "RMSProp decay (optimizer='rmsprop')")
     rms_eps: float = _traced(0.01, "RMSProp epsilon, inside the sqrt (optimizer='rmsprop')")
     adam_eps: float = _traced(1e-8, "Adam epsilon (optimizer='adam')")
+    per_alpha: float = _traced(0.6, "prioritized replay: priority exponent alpha (0 = uniform)")
+    per_beta_start: float = _traced(
+        0.4, "prioritized replay: initial importance exponent beta, annealed linearly to 1"
+    )
+    per_eps: float = _traced(1e-6, "prioritized replay: added to |td| so no priority is 0")
+    v_min: float = _traced(-10.0, "C51: lowest atom of the return support")
+    v_max: float = _traced(60.0, "C51: highest atom (classic-control returns at gamma ~0.97)")
 
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -138,6 +170,11 @@ class HyperParams:
     rms_decay: chex.Array
     rms_eps: chex.Array
     adam_eps: chex.Array
+    per_alpha: chex.Array
+    per_beta_start: chex.Array
+    per_eps: chex.Array
+    v_min: chex.Array
+    v_max: chex.Array
 
 
 def field_names() -> list[str]:
@@ -274,6 +311,7 @@ def validate(cfg: Config) -> None:
         "target_period",
         "eval_every",
         "eval_episodes",
+        "n_step",
     )
     if not isinstance(cfg.learning_starts, int) or cfg.learning_starts < 0:
         raise ConfigError(f"learning_starts must be an integer >= 0, got {cfg.learning_starts!r}")
@@ -281,8 +319,17 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"bins must be an integer >= 2, got {cfg.bins!r}")
     if not cfg.hidden or any(h <= 0 for h in cfg.hidden):
         raise ConfigError(f"hidden must be a non-empty list of positive widths, got {cfg.hidden}")
-    if not isinstance(cfg.double_q, bool):
-        raise ConfigError(f"double_q must be true or false, got {cfg.double_q!r}")
+    for name in ("double_q", "dueling", "prioritized", "distributional"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise ConfigError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
+    if cfg.q_network not in ("mlp", "state_action"):
+        raise ConfigError(f"q_network must be 'mlp' or 'state_action', got {cfg.q_network!r}")
+    if cfg.q_network == "state_action" and cfg.dueling:
+        raise ConfigError("dueling needs q_network='mlp' (Q(s, a) has no per-action head)")
+    if cfg.q_network == "state_action" and cfg.distributional:
+        raise ConfigError("distributional needs q_network='mlp' (Q(s, a) has a scalar head)")
+    if not isinstance(cfg.num_atoms, int) or cfg.num_atoms < 2:
+        raise ConfigError(f"num_atoms must be an integer >= 2, got {cfg.num_atoms!r}")
     if cfg.loss not in ("huber", "mse"):
         raise ConfigError(f"loss must be 'huber' or 'mse', got {cfg.loss!r}")
     if cfg.optimizer not in ("adam", "rmsprop"):
@@ -293,7 +340,25 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"learning_starts ({cfg.learning_starts}) must be >= batch_size ({cfg.batch_size})"
         )
-    for name in ("total_steps", "eval_every", "target_period", "train_every", "learning_starts"):
+    if cfg.n_step > 1 and cfg.learning_starts < cfg.n_step * cfg.num_envs:
+        raise ConfigError(
+            f"learning_starts ({cfg.learning_starts}) must be >= n_step * num_envs "
+            f"({cfg.n_step * cfg.num_envs}) so that every env has a full n-step sequence"
+        )
+    if not isinstance(cfg.per_rebuild_period, int) or cfg.per_rebuild_period < 0:
+        raise ConfigError(
+            f"per_rebuild_period must be an integer >= 0, got {cfg.per_rebuild_period!r}"
+        )
+    if cfg.capacity // cfg.num_envs < cfg.n_step:
+        raise ConfigError(f"n_step ({cfg.n_step}) must be <= capacity // num_envs")
+    for name in (
+        "total_steps",
+        "eval_every",
+        "target_period",
+        "train_every",
+        "learning_starts",
+        "per_rebuild_period",
+    ):
         v = getattr(cfg, name)
         if v % cfg.num_envs and not (name == "train_every" and cfg.num_envs % v == 0):
             raise ConfigError(
@@ -308,13 +373,22 @@ def validate(cfg: Config) -> None:
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ConfigError(f"{name} must be a number, got {v!r}")
-    for name in ("gamma", "eps_start", "eps_end", "tau", "rms_decay", "lr_end_fraction"):
+    for name in (
+        "gamma",
+        "eps_start",
+        "eps_end",
+        "tau",
+        "rms_decay",
+        "lr_end_fraction",
+        "per_alpha",
+        "per_beta_start",
+    ):
         v = getattr(cfg, name)
         if not 0.0 <= v <= 1.0:
             raise ConfigError(f"{name} must be in [0, 1], got {v!r}")
     if cfg.tau == 0.0:
         raise ConfigError("tau must be in (0, 1]: tau = 0 never updates the target network")
-    for name in ("lr", "huber_delta", "max_grad_norm", "rms_eps", "adam_eps"):
+    for name in ("lr", "huber_delta", "max_grad_norm", "rms_eps", "adam_eps", "per_eps"):
         v = getattr(cfg, name)
         if not v > 0:
             raise ConfigError(f"{name} must be > 0, got {v!r}")
@@ -324,3 +398,5 @@ def validate(cfg: Config) -> None:
         v = getattr(cfg, name)
         if name not in ("max_grad_norm", "huber_delta") and not math.isfinite(v):
             raise ConfigError(f"{name} must be finite, got {v!r}")
+    if not cfg.v_min < cfg.v_max:
+        raise ConfigError(f"v_min ({cfg.v_min}) must be < v_max ({cfg.v_max})")

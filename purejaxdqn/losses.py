@@ -96,3 +96,87 @@ def huber_loss(x: chex.Array, delta: chex.Array = 1.0) -> chex.Array:
 def l2_loss(x: chex.Array) -> chex.Array:
     """Squared loss ``0.5 x^2``."""
     return 0.5 * jnp.square(x)
+
+
+def n_step_return(
+    r_t: chex.Array, terminated: chex.Array, done: chex.Array, gamma: chex.Array
+) -> tuple[chex.Array, chex.Array, chex.Array]:
+    """The n-step return of one sequence of ``n`` consecutive transitions, cut at an episode end.
+
+    With ``m = min(n, 1 + first k with done[k])`` the target is
+    ``G + discount * max_a Q(next_obs[last], a)`` where ``G = sum_{k<m} gamma^k r_t[k]``,
+    ``last = m - 1`` and ``discount = gamma^m (1 - terminated[last])``: no bootstrap after a
+    termination, and a bootstrap from the final observation of a truncated episode (whose
+    ``next_obs`` is the pre-reset observation).
+
+    Args:
+      r_t: rewards, shape ``[n]``.
+      terminated: terminations, shape ``[n]``.
+      done: ``terminated | truncated``, shape ``[n]``.
+      gamma: discount factor, shape ``[]``.
+
+    Returns:
+      ``(G [], discount [], last [] int)``; bootstrap from ``next_obs[last]``.
+    """
+    chex.assert_rank([r_t, terminated, done], 1)
+    n = r_t.shape[0]
+    done = done.astype(bool)
+    last = jnp.where(jnp.any(done), jnp.argmax(done), n - 1)
+    k = jnp.arange(n)
+    powers = gamma ** k.astype(r_t.dtype)
+    g = jnp.sum(jnp.where(k <= last, powers * r_t, 0.0))
+    discount = gamma ** (last + 1).astype(r_t.dtype) * (1.0 - terminated[last].astype(r_t.dtype))
+    return g, discount, last
+
+
+def categorical_projection(z_p: chex.Array, probs: chex.Array, z_q: chex.Array) -> chex.Array:
+    """Projects a distribution on atoms ``z_p`` onto the evenly spaced support ``z_q``.
+
+    C51's projection (Bellemare et al. 2017, alg. 1): atoms are clipped to
+    ``[z_q[0], z_q[-1]]`` and each atom's mass is split between its two neighbouring support
+    points in proportion to closeness, written as ``sum_i probs_i * max(0, 1 - |z_p_i - z_q_j|
+    / dz)`` (the mean is preserved for atoms inside the support).
+
+    Args:
+      z_p: atoms of the distribution to project, e.g. ``r + discount * z``, shape ``[K]``.
+      probs: their probabilities, shape ``[K]``.
+      z_q: the support, evenly spaced and increasing, shape ``[M]``.
+
+    Returns:
+      Probabilities on ``z_q``, shape ``[M]``.
+    """
+    chex.assert_rank([z_p, probs, z_q], 1)
+    dz = z_q[1] - z_q[0]
+    clipped = jnp.clip(z_p, z_q[0], z_q[-1])
+    weight = jnp.clip(1.0 - jnp.abs(clipped[:, None] - z_q[None, :]) / dz, 0.0, 1.0)  # [K, M]
+    return jnp.sum(probs[:, None] * weight, axis=0)
+
+
+def categorical_q_learning_loss(
+    logits_tm1: chex.Array,
+    a_tm1: chex.Array,
+    r_t: chex.Array,
+    discount_t: chex.Array,
+    logits_t: chex.Array,
+    a_t: chex.Array,
+    z: chex.Array,
+) -> chex.Array:
+    """C51's cross-entropy between the projected target and the predicted distribution.
+
+    Args:
+      logits_tm1: online logits at the first state, shape ``[A, K]``.
+      a_tm1: action taken, shape ``[]`` (int).
+      r_t: (n-step) reward, shape ``[]``.
+      discount_t: bootstrap discount (0 after a termination), shape ``[]``.
+      logits_t: target-network logits at the bootstrap state, shape ``[A, K]``.
+      a_t: the bootstrap action (greedy for the target net, or the online net's choice for
+        Double DQN), shape ``[]`` (int).
+      z: the support, shape ``[K]``.
+
+    Returns:
+      The loss, shape ``[]``; the target carries no gradient.
+    """
+    chex.assert_rank([logits_tm1, a_tm1, logits_t, a_t, z], [2, 0, 2, 0, 1])
+    p_t = jax.nn.softmax(logits_t[a_t])
+    target = jax.lax.stop_gradient(categorical_projection(r_t + discount_t * z, p_t, z))
+    return -jnp.sum(target * jax.nn.log_softmax(logits_tm1[a_tm1]))

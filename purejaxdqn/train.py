@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import chex
+import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -31,11 +32,12 @@ import optax
 
 from purejaxdqn import envs as envs_lib
 from purejaxdqn import losses
+from purejaxdqn import replay as replay_lib
 from purejaxdqn.config import Config, ConfigError, HyperParams
 from purejaxdqn.envs.protocol import Environment
 from purejaxdqn.envs.spaces import Box, Discrete
-from purejaxdqn.networks import QNetwork
-from purejaxdqn.replay import ReplayBuffer, Transition, uniform_replay
+from purejaxdqn.networks import QNetwork, StateActionQNetwork
+from purejaxdqn.replay import ReplayBuffer, Transition, sequence_replay, uniform_replay
 
 Params = Any
 ProgressFn = Callable[[np.ndarray, np.ndarray], None]
@@ -113,7 +115,7 @@ class DQN(NamedTuple):
     config: Config
     env: Environment
     env_params: Any
-    network: QNetwork
+    network: nn.Module
     init: Callable[[jax.Array, HyperParams], TrainState]
     start: Callable[[jax.Array, HyperParams], tuple[TrainState, dict[str, jax.Array]]]
     run: Callable[[TrainState, HyperParams, jax.Array], tuple[TrainState, dict[str, jax.Array]]]
@@ -134,6 +136,10 @@ def make_env(config: Config) -> tuple[Environment, Any]:
     except ValueError as e:
         raise ConfigError(f"env: {e}") from e
     space = env.action_space(env_params)
+    if config.q_network == "state_action" and not isinstance(space, Box):
+        raise ConfigError(
+            f"q_network='state_action' needs a Box action space; {config.env!r} has {space!r}"
+        )
     if isinstance(space, Box):
         try:
             env = envs_lib.Discretize(env, bins=config.bins)
@@ -142,6 +148,115 @@ def make_env(config: Config) -> tuple[Environment, Any]:
     elif not isinstance(space, Discrete):
         raise ConfigError(f"env {config.env!r}: unsupported action space {space!r}")
     return env, env_params
+
+
+def make_network(
+    config: Config, env: Environment, num_actions: int, obs_shape: tuple[int, ...]
+) -> nn.Module:
+    """The Q-network picked by the config: ``apply(params, obs [..., *obs_shape]) -> [..., A]``.
+
+    Args:
+      config: the config (``hidden``, ``dueling``, ``q_network``).
+      env: the env; for ``q_network='state_action'`` a :class:`~purejaxdqn.envs.Discretize`
+        whose grid ``env.actions`` ``[A, d]`` the network scores.
+      num_actions: ``A``.
+      obs_shape: the shape of one observation.
+
+    Raises:
+      ConfigError: ``q_network='state_action'`` on an env without an action grid.
+    """
+    if config.q_network == "state_action":
+        grid = getattr(env, "actions", None)
+        if grid is None or np.shape(grid)[0] != num_actions:
+            raise ConfigError(
+                "q_network='state_action' needs an env with an action grid `actions` [A, d] "
+                "(a Box env wrapped in Discretize)"
+            )
+        return StateActionQNetwork(
+            action_grid=tuple(tuple(float(v) for v in row) for row in np.asarray(grid)),
+            hidden=config.hidden,
+            obs_ndim=len(obs_shape),
+        )
+    return QNetwork(
+        num_actions=num_actions,
+        hidden=config.hidden,
+        obs_ndim=len(obs_shape),
+        dueling=config.dueling,
+        num_atoms=config.num_atoms if config.distributional else 0,
+        v_min=config.v_min,
+        v_max=config.v_max,
+    )
+
+
+def with_support(config: Config, params: Params, hp: HyperParams) -> Params:
+    """For C51, the network variables with the support ``z`` set to
+    ``linspace(hp.v_min, hp.v_max, num_atoms)`` (traced, so sweepable); else ``params``."""
+    if not config.distributional:
+        return params
+    z = jnp.linspace(hp.v_min, hp.v_max, config.num_atoms)
+    return {**params, "support": {"z": z}}
+
+
+def make_replay(config: Config) -> ReplayBuffer:
+    """The replay buffer: Flashbax's item buffer for 1-step uniform replay, else a buffer of
+    per-env time series sampled as ``[B, n_step]`` sequences (``n_step`` 1 when only
+    prioritized), with a sum tree over sequence starts when ``prioritized``."""
+    if config.n_step == 1 and not config.prioritized:
+        return uniform_replay(config.capacity, config.batch_size)
+    return sequence_replay(
+        config.capacity, config.batch_size, config.num_envs, config.n_step, config.prioritized
+    )
+
+
+def per_beta(config: Config, hp: HyperParams, env_steps: jax.Array) -> jax.Array:
+    """PER's importance exponent: linear from ``per_beta_start`` at ``learning_starts`` to 1
+    at ``total_steps`` (env steps, from the shared scan step)."""
+    span = max(config.total_steps - config.learning_starts, 1)
+    frac = jnp.clip((env_steps - config.learning_starts) / span, 0.0, 1.0)
+    return hp.per_beta_start + frac * (1.0 - hp.per_beta_start)
+
+
+def maintain_replay(config: Config, buffer_state: Any, env_steps: jax.Array) -> Any:
+    """Every ``per_rebuild_period`` env steps, rebuilds a prioritized buffer's float32 sum
+    tree from its leaves (a ``lax.cond`` on the shared step); identity otherwise."""
+    if not config.prioritized or config.per_rebuild_period == 0:
+        return buffer_state
+    return jax.lax.cond(
+        env_steps % config.per_rebuild_period == 0,
+        replay_lib.rebuild_sum_tree,
+        lambda s: s,
+        buffer_state,
+    )
+
+
+def one_step_view(hp: HyperParams, experience: Transition) -> tuple[Transition, jax.Array]:
+    """A sampled batch as one-step transitions and their bootstrap discounts.
+
+    Args:
+      hp: traced hyperparameters (``gamma``).
+      experience: transitions ``[B]`` or sequences ``[B, n]`` (with ``truncated``).
+
+    Returns:
+      ``(batch [B], discount_t [B])``. For sequences, ``batch.reward`` is the n-step return
+      and ``batch.next_obs`` the observation bootstrapped from (see
+      :func:`losses.n_step_return`).
+    """
+    if experience.reward.ndim == 1:
+        discount = hp.gamma * (1.0 - experience.terminated.astype(jnp.float32))
+        return experience, discount
+    done = experience.terminated | experience.truncated
+    g, discount, last = jax.vmap(losses.n_step_return, in_axes=(0, 0, 0, None))(
+        experience.reward, experience.terminated, done, hp.gamma
+    )
+    rows = jnp.arange(last.shape[0])
+    batch = Transition(
+        obs=experience.obs[:, 0],
+        action=experience.action[:, 0],
+        reward=g,
+        next_obs=experience.next_obs[rows, last],
+        terminated=experience.terminated[rows, last],
+    )
+    return batch, discount
 
 
 def epsilon_schedule(hp: HyperParams, env_steps: jax.Array) -> jax.Array:
@@ -190,6 +305,8 @@ def td_loss(
     batch: Transition,
     q_t: jax.Array,
     q_t_selector: jax.Array | None = None,
+    discount_t: jax.Array | None = None,
+    weights: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Mean TD loss over a batch.
 
@@ -200,12 +317,17 @@ def td_loss(
       batch: transitions with leading axis ``[B]``.
       q_t: target-network Q-values at ``batch.next_obs``, ``[B, A]``.
       q_t_selector: online Q-values at ``batch.next_obs``, ``[B, A]`` (Double DQN only).
+      discount_t: bootstrap discounts ``[B]`` (n-step: ``gamma^m (1 - terminated)``);
+        default ``gamma * (1 - batch.terminated)``.
+      weights: per-item loss weights ``[B]`` (prioritized replay's importance weights);
+        default 1.
 
     Returns:
       ``(loss, td_errors [B])``. Termination zeroes the bootstrap; truncation does not.
     """
     chex.assert_rank([q_tm1, q_t], 2)
-    discount_t = hp.gamma * (1.0 - batch.terminated.astype(q_tm1.dtype))
+    if discount_t is None:
+        discount_t = hp.gamma * (1.0 - batch.terminated.astype(q_tm1.dtype))
     r_t = batch.reward.astype(q_tm1.dtype)
     if config.double_q:
         if q_t_selector is None:
@@ -219,6 +341,8 @@ def td_loss(
         per_item = losses.huber_loss(td, hp.huber_delta)
     else:
         per_item = losses.l2_loss(td)
+    if weights is not None:
+        per_item = weights * per_item
     return jnp.mean(per_item), td
 
 
@@ -230,6 +354,38 @@ def _all_finite(tree: Any) -> jax.Array:
         if jnp.issubdtype(x.dtype, jnp.inexact)
     ]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def categorical_td_loss(
+    logits_tm1: jax.Array,
+    batch: Transition,
+    discount_t: jax.Array,
+    logits_t: jax.Array,
+    a_t: jax.Array,
+    z: jax.Array,
+    weights: jax.Array | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """Mean C51 loss over a batch (cross-entropy to the projected target distribution).
+
+    Args:
+      logits_tm1: online logits at ``batch.obs``, ``[B, A, K]``.
+      batch: one-step view of the sample, leading axis ``[B]`` (``reward`` may be n-step).
+      discount_t: bootstrap discounts ``[B]`` (0 after a termination).
+      logits_t: target-network logits at ``batch.next_obs``, ``[B, A, K]``.
+      a_t: bootstrap actions ``[B]``: argmax of the target net's Q, or of the online net's
+        for Double DQN.
+      z: the support ``[K]``.
+      weights: per-item loss weights ``[B]`` (PER); default 1.
+
+    Returns:
+      ``(loss, per_item_loss [B])``; the per-item losses are unweighted (PER priorities).
+    """
+    chex.assert_rank([logits_tm1, logits_t], 3)
+    per_item = jax.vmap(losses.categorical_q_learning_loss, in_axes=(0, 0, 0, 0, 0, 0, None))(
+        logits_tm1, batch.action, batch.reward.astype(jnp.float32), discount_t, logits_t, a_t, z
+    )
+    weighted = per_item if weights is None else weights * per_item
+    return jnp.mean(weighted), per_item
 
 
 def make_dqn(
@@ -265,8 +421,8 @@ def make_dqn(
     iters_per_eval = config.eval_every // n
     learn_every_steps, updates_per_phase = learning_schedule(config)
 
-    network = QNetwork(num_actions=num_actions, hidden=config.hidden, obs_ndim=len(obs_shape))
-    buffer: ReplayBuffer = uniform_replay(config.capacity, config.batch_size)
+    network = make_network(config, env, num_actions, obs_shape)
+    buffer: ReplayBuffer = make_replay(config)
     v_reset = jax.vmap(env.reset, in_axes=(0, None))
     v_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
@@ -303,13 +459,14 @@ def make_dqn(
         k_init = jax.random.fold_in(key, _INIT)
         k_net, k_env = jax.random.split(k_init)
         obs, env_state = v_reset(jax.random.split(k_env, n), env_params)
-        params = network.init(k_net, obs)
+        params = with_support(config, network.init(k_net, obs), hp)
         example = Transition(
             obs=obs[0],
             action=jnp.zeros((), jnp.int32),
             reward=jnp.zeros((), jnp.float32),
             next_obs=obs[0],
             terminated=jnp.zeros((), bool),
+            truncated=jnp.zeros((), bool),
         )
         return TrainState(
             params=params,
@@ -323,6 +480,45 @@ def make_dqn(
             diverged_step=jnp.int32(-1),
         )
 
+    def make_loss_fn(
+        params: Params,
+        target_params: Params,
+        batch: Transition,
+        discount_t: jax.Array,
+        weights: jax.Array | None,
+        hp: HyperParams,
+    ) -> Callable[[Params], tuple[jax.Array, tuple[jax.Array, jax.Array]]]:
+        """``loss_fn(p) -> (loss, (mean Q of the taken actions, priority signal [B]))``; the
+        signal is the TD error (C51: the per-item loss)."""
+        q_sel_params = params if config.double_q else target_params
+
+        def taken(q: jax.Array) -> jax.Array:
+            return jnp.mean(jnp.take_along_axis(q, batch.action[:, None], axis=-1))
+
+        if config.distributional:
+            logits_t, z = network.apply(target_params, batch.next_obs, return_logits=True)
+            a_t = jnp.argmax(network.apply(q_sel_params, batch.next_obs), axis=-1)
+
+            def c51_loss_fn(p: Params) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+                logits_tm1, z_p = network.apply(p, batch.obs, return_logits=True)
+                loss, per_item = categorical_td_loss(
+                    logits_tm1, batch, discount_t, logits_t, a_t, z, weights
+                )
+                q_tm1 = jnp.sum(jax.nn.softmax(logits_tm1, axis=-1) * z_p, axis=-1)
+                return loss, (taken(q_tm1), per_item)
+
+            return c51_loss_fn
+
+        q_t = network.apply(target_params, batch.next_obs)
+        selector = network.apply(params, batch.next_obs) if config.double_q else None
+
+        def q_loss_fn(p: Params) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+            q_tm1 = network.apply(p, batch.obs)
+            loss, td = td_loss(config, hp, q_tm1, batch, q_t, selector, discount_t, weights)
+            return loss, (taken(q_tm1), td)
+
+        return q_loss_fn
+
     def learn(
         params: Params,
         opt_state: optax.OptState,
@@ -330,49 +526,55 @@ def make_dqn(
         buffer_state: Any,
         hp: HyperParams,
         key: jax.Array,
+        beta: jax.Array,
         diverged: jax.Array,
-    ) -> tuple[Params, optax.OptState, jax.Array, jax.Array, jax.Array]:
+    ) -> tuple[Params, optax.OptState, Any, jax.Array, jax.Array, jax.Array]:
         """A learning phase: ``updates_per_phase`` gradient steps on fresh replay samples.
+
+        With prioritized replay each update weights its loss by the importance weights
+        (exponent ``beta``) and then sets the sampled priorities from its TD errors.
 
         The NaN guard: if the phase leaves a non-finite loss or parameter, or the seed has
         already ``diverged``, the phase's result is dropped and the seed keeps its last
-        finite ``params`` and ``opt_state``.
+        finite ``params``, ``opt_state`` and replay priorities.
 
         Returns:
-          ``(params, opt_state, loss_sum, q_sum, finite)``: sums over the phase's updates,
-          and whether the phase stayed finite.
+          ``(params, opt_state, buffer_state, loss_sum, q_sum, finite)``: sums over the
+          phase's updates, and whether the phase stayed finite.
         """
         optimizer = make_optimizer(config, hp)
-        params_in, opt_state_in = params, opt_state
+        params_in, opt_state_in, buffer_state_in = params, opt_state, buffer_state
 
         def one_update(carry: tuple, j: jax.Array) -> tuple[tuple, tuple]:
-            params, opt_state = carry
-            batch = buffer.sample(buffer_state, jax.random.fold_in(key, j))
-            q_t = network.apply(target_params, batch.next_obs)
-            selector = network.apply(params, batch.next_obs) if config.double_q else None
-
-            def loss_fn(p: Params) -> tuple[jax.Array, jax.Array]:
-                q_tm1 = network.apply(p, batch.obs)
-                loss, _ = td_loss(config, hp, q_tm1, batch, q_t, selector)
-                q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)
-                return loss, jnp.mean(q_taken)
-
-            (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            params, opt_state, buffer_state = carry
+            sample = buffer.sample(buffer_state, jax.random.fold_in(key, j))
+            batch, discount_t = one_step_view(hp, sample.experience)
+            weights = None
+            if config.prioritized:
+                weights = replay_lib.importance_weights(sample.probabilities, beta)
+            loss_fn = make_loss_fn(params, target_params, batch, discount_t, weights, hp)
+            (loss, (q_mean, td)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), (loss, q_mean)
+            if config.prioritized:
+                priorities = replay_lib.priorities_from_td(td, hp.per_alpha, hp.per_eps)
+                # A zero-probability sample (not a valid item) keeps priority 0.
+                priorities = jnp.where(sample.probabilities > 0, priorities, 0.0)
+                buffer_state = buffer.set_priorities(buffer_state, sample.indices, priorities)
+            params = optax.apply_updates(params, updates)
+            return (params, opt_state, buffer_state), (loss, q_mean)
 
-        (params, opt_state), (loss, q_mean) = jax.lax.scan(
-            one_update, (params, opt_state), jnp.arange(updates_per_phase)
+        (params, opt_state, buffer_state), (loss, q_mean) = jax.lax.scan(
+            one_update, (params, opt_state, buffer_state), jnp.arange(updates_per_phase)
         )
         loss_sum, q_sum = jnp.sum(loss), jnp.sum(q_mean)
         finite = jnp.isfinite(loss_sum) & _all_finite(params)
         keep = finite & ~diverged
-        params, opt_state = jax.tree.map(
+        params, opt_state, buffer_state = jax.tree.map(
             lambda new, old: jnp.where(keep, new, old),
-            (params, opt_state),
-            (params_in, opt_state_in),
+            (params, opt_state, buffer_state),
+            (params_in, opt_state_in, buffer_state_in),
         )
-        return params, opt_state, loss_sum, q_sum, finite
+        return params, opt_state, buffer_state, loss_sum, q_sum, finite
 
     def iteration(carry: tuple, t: jax.Array) -> tuple[tuple, None]:
         """One vector step; ``t`` is the global iteration index, shared by all seeds."""
@@ -389,7 +591,7 @@ def make_dqn(
             jax.random.split(k_env, n), state.env_state, action, env_params
         )
         reward = reward.astype(jnp.float32)
-        transition = Transition(state.obs, action, reward, info["final_obs"], term)
+        transition = Transition(state.obs, action, reward, info["final_obs"], term, trunc)
         buffer_state = buffer.add(state.buffer_state, transition)
         done = term | trunc
         episode_return = state.episode_return + reward
@@ -407,7 +609,8 @@ def make_dqn(
         do_learn = (steps_after >= config.learning_starts) & (steps_after % learn_every_steps == 0)
         zero = jnp.float32(0.0)
         diverged = state.diverged_step >= 0
-        params, opt_state, loss_sum, q_sum, finite = jax.lax.cond(
+        beta = per_beta(config, hp, steps_after.astype(jnp.float32))
+        params, opt_state, buffer_state, loss_sum, q_sum, finite = jax.lax.cond(
             do_learn,
             lambda: learn(
                 state.params,
@@ -416,11 +619,13 @@ def make_dqn(
                 buffer_state,
                 hp,
                 k_learn,
+                beta,
                 diverged,
             ),
-            lambda: (state.params, state.opt_state, zero, zero, jnp.bool_(True)),
+            lambda: (state.params, state.opt_state, buffer_state, zero, zero, jnp.bool_(True)),
         )
         diverged_step = jnp.where(diverged | finite, state.diverged_step, steps_after)
+        buffer_state = maintain_replay(config, buffer_state, steps_after)
         acc["loss_sum"] += loss_sum
         acc["q_sum"] += q_sum
         acc["updates"] += jnp.where(do_learn, jnp.float32(updates_per_phase), zero)
@@ -433,6 +638,7 @@ def make_dqn(
             params=params,
             opt_state=opt_state,
             target_params=target_params,
+            buffer_state=buffer_state,
             diverged_step=diverged_step.astype(jnp.int32),
         )
         acc["epsilon"] = epsilon

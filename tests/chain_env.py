@@ -64,3 +64,21 @@ class Chain:
             q[s, 0] = gamma * v[max(s - 1, 0)]
             q[s, 1] = 1.0 if s + 1 == L - 1 else gamma * v[s + 1]
         return q
+
+
+class BoxChain(Chain):
+    """The chain with a continuous action in ``[-1, 1]``: ``a > 0`` moves right, else left.
+
+    Wrapped in ``Discretize(BoxChain(), bins=4)`` the grid is ``[-1, -1/3, 1/3, 1]``, so
+    grid actions 0, 1 move left and 2, 3 move right: Q* is :meth:`q_star_grid`.
+    """
+
+    def step(self, key, state, action, params):
+        return super().step(key, state, (action[0] > 0).astype(jnp.int32), params)
+
+    def action_space(self, params: None) -> Box:
+        return Box(-1.0, 1.0, (1,))
+
+    def q_star_grid(self, gamma: float, grid: np.ndarray) -> np.ndarray:
+        """Q* over a 1-D action grid ``[K, 1]``, shape ``[L-1, K]``."""
+        return self.q_star(gamma)[:, (grid[:, 0] > 0).astype(int)]
