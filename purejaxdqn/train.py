@@ -108,6 +108,9 @@ class DQN(NamedTuple):
       run: ``run(state, hp, period_indices) -> (state, metrics)`` trains one eval period per
         entry of ``period_indices`` (``[P]`` ints, ``0 <= i < num_evals``) and evaluates after
         each; chunks ``[0..k)``, ``[k..n)`` give the same result as ``[0..n)``.
+      learn: ``learn(state, hp, key, env_steps) -> (state, loss_sum)``: one learning phase
+        (``learning_schedule(config)[1]`` gradient steps) on the state's replay, as ``run``
+        does it; for timing the updates alone and for driving training by hand.
       evaluate: ``evaluate(params, key) -> returns [eval_episodes]`` greedy episodes.
       act: ``act(params, obs [N, *obs_shape], key, epsilon) -> actions [N]``.
     """
@@ -119,6 +122,7 @@ class DQN(NamedTuple):
     init: Callable[[jax.Array, HyperParams], TrainState]
     start: Callable[[jax.Array, HyperParams], tuple[TrainState, dict[str, jax.Array]]]
     run: Callable[[TrainState, HyperParams, jax.Array], tuple[TrainState, dict[str, jax.Array]]]
+    learn: Callable[[TrainState, HyperParams, jax.Array, jax.Array], tuple[TrainState, jax.Array]]
     evaluate: Callable[[Params, jax.Array], jax.Array]
     act: Callable[[Params, jax.Array, jax.Array, jax.Array], jax.Array]
 
@@ -543,11 +547,13 @@ def make_dqn(
           phase's updates, and whether the phase stayed finite.
         """
         optimizer = make_optimizer(config, hp)
-        params_in, opt_state_in, buffer_state_in = params, opt_state, buffer_state
 
         def one_update(carry: tuple, j: jax.Array) -> tuple[tuple, tuple]:
-            params, opt_state, buffer_state = carry
-            sample = buffer.sample(buffer_state, jax.random.fold_in(key, j))
+            # The buffer is carried only when updates change it (priorities): a loop-carried
+            # uniform buffer would cost XLA a copy of the whole replay per phase.
+            params, opt_state, replay = carry
+            current = replay if config.prioritized else buffer_state
+            sample = buffer.sample(current, jax.random.fold_in(key, j))
             batch, discount_t = one_step_view(hp, sample.experience)
             weights = None
             if config.prioritized:
@@ -559,22 +565,51 @@ def make_dqn(
                 priorities = replay_lib.priorities_from_td(td, hp.per_alpha, hp.per_eps)
                 # A zero-probability sample (not a valid item) keeps priority 0.
                 priorities = jnp.where(sample.probabilities > 0, priorities, 0.0)
-                buffer_state = buffer.set_priorities(buffer_state, sample.indices, priorities)
+                replay = buffer.set_priorities(replay, sample.indices, priorities)
             params = optax.apply_updates(params, updates)
-            return (params, opt_state, buffer_state), (loss, q_mean)
+            return (params, opt_state, replay), (loss, q_mean)
 
-        (params, opt_state, buffer_state), (loss, q_mean) = jax.lax.scan(
-            one_update, (params, opt_state, buffer_state), jnp.arange(updates_per_phase)
+        replay_in = buffer_state if config.prioritized else None
+        (new_params, new_opt_state, replay), (loss, q_mean) = jax.lax.scan(
+            one_update, (params, opt_state, replay_in), jnp.arange(updates_per_phase)
         )
         loss_sum, q_sum = jnp.sum(loss), jnp.sum(q_mean)
-        finite = jnp.isfinite(loss_sum) & _all_finite(params)
+        finite = jnp.isfinite(loss_sum) & _all_finite(new_params)
         keep = finite & ~diverged
-        params, opt_state, buffer_state = jax.tree.map(
-            lambda new, old: jnp.where(keep, new, old),
-            (params, opt_state, buffer_state),
-            (params_in, opt_state_in, buffer_state_in),
-        )
+
+        def select(new: Any, old: Any) -> Any:
+            return jax.tree.map(lambda a, b: jnp.where(keep, a, b), new, old)
+
+        params, opt_state = select((new_params, new_opt_state), (params, opt_state))
+        if config.prioritized:  # only the priorities changed
+            buffer_state = buffer_state.replace(
+                sum_tree_state=select(replay.sum_tree_state, buffer_state.sum_tree_state)
+            )
         return params, opt_state, buffer_state, loss_sum, q_sum, finite
+
+    def learn_phase(
+        state: TrainState, hp: HyperParams, key: jax.Array, env_steps: jax.Array
+    ) -> tuple[TrainState, jax.Array]:
+        """One learning phase on ``state``'s replay, as the trainer runs it (NaN guard and
+        prioritized replay included); the target network is left alone."""
+        params, opt_state, buffer_state, loss_sum, _, finite = learn(
+            state.params,
+            state.opt_state,
+            state.target_params,
+            state.buffer_state,
+            hp,
+            key,
+            per_beta(config, hp, jnp.asarray(env_steps, jnp.float32)),
+            state.diverged_step >= 0,
+        )
+        diverged_step = jnp.where(finite, state.diverged_step, jnp.asarray(env_steps, jnp.int32))
+        state = state.replace(
+            params=params,
+            opt_state=opt_state,
+            buffer_state=buffer_state,
+            diverged_step=jnp.where(state.diverged_step >= 0, state.diverged_step, diverged_step),
+        )
+        return state, loss_sum
 
     def iteration(carry: tuple, t: jax.Array) -> tuple[tuple, None]:
         """One vector step; ``t`` is the global iteration index, shared by all seeds."""
@@ -704,6 +739,7 @@ def make_dqn(
         init=init,
         start=start,
         run=run,
+        learn=learn_phase,
         evaluate=evaluate,
         act=act,
     )
