@@ -224,6 +224,26 @@ def test_n_step_target_matches_numpy_with_terminal_and_truncation():
     np.testing.assert_allclose(td, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_sequences_never_cross_the_write_head(prioritized):
+    # 2 envs x 8 time steps, sequences of 3; 11 steps written, so row i holds times 3..10
+    # (obs = time) with the write head between times 10 and 3.
+    buf = replay.sequence_replay(16, 256, 2, 3, prioritized=prioritized)
+    x = jnp.zeros(())
+    state = buf.init(Transition(x, jnp.int32(0), x, x, jnp.bool_(False), jnp.bool_(False)))
+    f = jnp.zeros((2,), bool)
+
+    def add(state, t):
+        v = jnp.full((2,), t, jnp.float32)
+        return buf.add(state, Transition(v, jnp.zeros(2, jnp.int32), v, v, f, f)), None
+
+    state, _ = jax.jit(lambda s: jax.lax.scan(add, s, jnp.arange(11)))(state)
+    obs = np.asarray(jax.jit(buf.sample)(state, jax.random.key(0)).experience.obs)  # [256, 3]
+    # Every sampled sequence is 3 consecutive written times; every valid start (3..8) occurs.
+    np.testing.assert_array_equal(obs[:, 1:] - obs[:, :-1], 1.0)
+    assert set(obs[:, 0].astype(int)) == set(range(3, 9))
+
+
 def test_n_step_return_gives_no_gradient_path_and_one_step_when_n_is_1():
     g, disc, last = losses.n_step_return(
         jnp.array([2.0]), jnp.array([False]), jnp.array([False]), jnp.float32(0.5)
