@@ -131,6 +131,22 @@ def test_bad_switch_names_the_field(changes, field):
         Config(**changes)
 
 
+def test_per_rebuild_period_only_constrains_prioritized_runs():
+    three_envs = Config(
+        num_envs=3,
+        total_steps=30,
+        eval_every=15,
+        learning_starts=150,
+        batch_size=16,
+        target_period=3,
+        train_every=3,
+        capacity=300,
+    )
+    three_envs.replace(per_rebuild_period=10)  # not prioritized: no constraint
+    with pytest.raises(ConfigError, match="per_rebuild_period"):
+        three_envs.replace(per_rebuild_period=10, prioritized=True)
+
+
 # ---------------------------------------------------------------------------------------
 # The notebook's Q(s, a) over an action grid.
 
