@@ -90,19 +90,18 @@ def run_one(env: str, variant: str, seeds: int, total_steps: int | None, num_eva
 
 
 def table(rows: list[dict]) -> str:
-    env = rows[0]["env"]
-    r0 = rows[0]
+    """A markdown table of one env's runs (each row states its own scale)."""
     lines = [
-        f"### {env}: {r0['config']['total_steps']} env steps, {r0['seeds']} seeds",
+        f"### {rows[0]['env']}",
         "",
-        "| variant | final return IQM | 95% CI | solved | wall s (incl. compile) |",
-        "|---|---|---|---|---|",
+        "| variant | env steps | seeds | final IQM | 95% CI | solved | wall s (with compile) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         solved = "" if r["solved"] is None else f"{r['solved']}/{r['seeds']}"
         lines.append(
-            f"| {r['variant']} | {r['iqm']:.1f} | {r['ci'][0]:.1f}–{r['ci'][1]:.1f} | "
-            f"{solved} | {r['wall_s']:.0f} |"
+            f"| {r['variant']} | {r['config']['total_steps']} | {r['seeds']} | {r['iqm']:.1f} | "
+            f"{r['ci'][0]:.1f}–{r['ci'][1]:.1f} | {solved} | {r['wall_s']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -138,11 +137,17 @@ def main() -> None:
     p.add_argument("--num-evals", type=int, default=None, help="with --total-steps")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--out", default="benchmarks/results/variants")
+    p.add_argument(
+        "--merge", nargs="+", default=None, help="only re-render these results.json files"
+    )
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    header = f"# DQN variants (device: {jax.devices()[0].platform}, jax {jax.__version__})\n"
-    by_env: dict[str, list[dict]] = {}
+    if a.merge:
+        rows = [r for path in a.merge for r in json.loads(Path(path).read_text())]
+        write_outputs(rows, out)
+        return
+    all_rows: list[dict] = []
     for env in a.envs:
         for variant in a.variants:
             if variant in BOX_ONLY and env not in BOX_ENVS:
@@ -153,13 +158,22 @@ def main() -> None:
                 f"{r['wall_s']:.0f} s",
                 flush=True,
             )
-            by_env.setdefault(env, []).append(r)
+            all_rows.append(r)
             # Written after every run, so an interrupted benchmark keeps what it measured.
-            all_rows = [r for rows in by_env.values() for r in rows]
-            results.atomic_write_text(out / "results.json", json.dumps(all_rows, indent=1))
-            md = [header] + [table(rows) for rows in by_env.values()]
-            results.atomic_write_text(out / "results.md", "\n".join(md))
-            plot(by_env[env], out / f"{env}.png")
+            write_outputs(all_rows, out)
+
+
+def write_outputs(rows: list[dict], out: Path) -> None:
+    """``results.json``, ``results.md`` (a table per env) and ``<env>.png`` under ``out``."""
+    by_env: dict[str, list[dict]] = {}
+    for r in rows:
+        by_env.setdefault(r["env"], []).append(r)
+    results.atomic_write_text(out / "results.json", json.dumps(rows, indent=1))
+    header = f"# DQN variants (device: {jax.devices()[0].platform}, jax {jax.__version__})\n"
+    md = [header] + [table(env_rows) for env_rows in by_env.values()]
+    results.atomic_write_text(out / "results.md", "\n".join(md))
+    for env, env_rows in by_env.items():
+        plot(env_rows, out / f"{env}.png")
 
 
 if __name__ == "__main__":

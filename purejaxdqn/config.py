@@ -360,6 +360,8 @@ def validate(cfg: Config) -> None:
         "per_rebuild_period",
     ):
         v = getattr(cfg, name)
+        if name == "per_rebuild_period" and not (cfg.prioritized and v):
+            continue
         if v % cfg.num_envs and not (name == "train_every" and cfg.num_envs % v == 0):
             raise ConfigError(
                 f"{name} ({v}) must be a multiple of num_envs ({cfg.num_envs})"
