@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,7 @@ def write_outputs(rows: list[dict], out: Path) -> None:
         by_env.setdefault(r["env"], []).append(r)
     results.atomic_write_text(out / "results.json", json.dumps(rows, indent=1))
     header = f"# DQN variants (device: {jax.devices()[0].platform}, jax {jax.__version__})\n"
+    header += "\nCommand: `python benchmarks/variants.py " + " ".join(sys.argv[1:]) + "`\n"
     md = [header] + [table(env_rows) for env_rows in by_env.values()]
     results.atomic_write_text(out / "results.md", "\n".join(md))
     for env, env_rows in by_env.items():
