@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from purejaxdqn.config import Config
 from purejaxdqn.envs.spaces import Box, Discrete
 
 
@@ -82,3 +83,26 @@ class BoxChain(Chain):
     def q_star_grid(self, gamma: float, grid: np.ndarray) -> np.ndarray:
         """Q* over a 1-D action grid ``[K, 1]``, shape ``[L-1, K]``."""
         return self.q_star(gamma)[:, (grid[:, 0] > 0).astype(int)]
+
+
+GAMMA = 0.9
+# The tabular-check config shared by test_train and test_family: uniform behaviour (ε = 1),
+# a small MLP, MSE, a target copy every 40 steps.
+CHAIN_CONFIG = Config(
+    env="chain",
+    total_steps=4000,
+    num_envs=4,
+    capacity=4000,
+    batch_size=32,
+    learning_starts=100,
+    train_every=1,
+    target_period=40,
+    eval_every=1000,
+    eval_episodes=2,
+    hidden=(32,),
+    loss="mse",
+    lr=3e-3,
+    gamma=GAMMA,
+    eps_start=1.0,
+    eps_end=1.0,
+)

@@ -10,22 +10,11 @@ import sys
 
 import numpy as np
 import pytest
+from tiny_run import tiny_pendulum_args
 
 from purejaxdqn import load_params
 
-TINY = [
-    "--env", "InvertedPendulum-v5",
-    "--seeds", "2",
-    "--total-steps", "400",
-    "--eval-every", "200",
-    "--eval-episodes", "1",
-    "--capacity", "400",
-    "--batch-size", "32",
-    "--learning-starts", "100",
-    "--hidden", "16",
-    "--target-period", "100",
-    "--lr", "3e-4",
-]  # fmt: skip
+TINY = tiny_pendulum_args(400)
 
 
 def _run(*args: str, cwd=None) -> subprocess.CompletedProcess:

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from chain_env import Chain
+from tiny_run import tiny_pendulum_args
 
 from purejaxdqn import envs, load_params, results
 from purejaxdqn.checkpoint import FAULT_ENV
@@ -21,20 +22,7 @@ from purejaxdqn.config import Config
 from purejaxdqn.run import train_and_report
 from purejaxdqn.train import make_train
 
-TINY = [
-    "--env", "InvertedPendulum-v5",
-    "--seeds", "2",
-    "--total-steps", "600",
-    "--eval-every", "200",
-    "--eval-episodes", "1",
-    "--capacity", "400",
-    "--batch-size", "32",
-    "--learning-starts", "100",
-    "--hidden", "16",
-    "--target-period", "100",
-    "--lr", "3e-4",
-    "--quiet",
-]  # fmt: skip
+TINY = [*tiny_pendulum_args(600), "--quiet"]
 
 
 _CACHE: dict[str, str] = {}

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from chain_env import Chain
+from chain_env import CHAIN_CONFIG, GAMMA, Chain
 
 from purejaxdqn import losses
 from purejaxdqn.config import Config, ConfigError, HyperParams, traced_field_names
@@ -20,25 +20,6 @@ from purejaxdqn.train import (
     td_loss,
 )
 
-GAMMA = 0.9
-CHAIN_CONFIG = Config(
-    env="chain",
-    total_steps=4000,
-    num_envs=4,
-    capacity=4000,
-    batch_size=32,
-    learning_starts=100,
-    train_every=1,
-    target_period=40,
-    eval_every=1000,
-    eval_episodes=2,
-    hidden=(32,),
-    loss="mse",
-    lr=3e-3,
-    gamma=GAMMA,
-    eps_start=1.0,
-    eps_end=1.0,
-)
 SEEDS = 8
 
 
