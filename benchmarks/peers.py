@@ -365,6 +365,7 @@ def summarize(records: list[dict[str, Any]], tools: list[str]) -> list[dict[str,
             row: dict[str, Any] = {"env": env, "seeds": seeds, "tool": tool}
             if not ok:
                 row["error"] = runs[-1]["error"]
+                row["skipped"] = runs[-1].get("skipped", False)
                 rows.append(row)
                 continue
             compiles = [r["compile_s"] for r in ok if r["compile_s"] is not None]
@@ -407,7 +408,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         if "error" in r:
             lines.append(
-                f"| {r['env']} | {r['seeds']} | {r['tool']} | failed: {r['error'][:200]} "
+                f"| {r['env']} | {r['seeds']} | {r['tool']} "
+                f"| {'not run' if r.get('skipped') else 'failed'}: {r['error'][:200]} "
                 "| | | | | | |"
             )
             continue
@@ -469,7 +471,7 @@ def write_report(
     ]
     if seq:
         notes.append(
-            f"{', '.join(seq)} have no seed vectorization: their seeds run one after another. "
+            f"{', '.join(seq)}: no seed vectorization: their seeds run one after another. "
             f"* = extrapolated: only {args.peer_seeds_max} seed(s) were run; wall = first seed "
             "+ (seeds − 1) × mean of the other measured seeds; IQM over the measured seeds."
         )
@@ -566,7 +568,7 @@ def main() -> None:
                 for tool in [OURS, *peers]:
                     rec: dict[str, Any] = {"env": env, "seeds": seeds, "tool": tool, "repeat": rep}
                     if tool != OURS and env not in PEERS[tool].envs:
-                        rec.update(ok=False, error=f"{tool} has no {env}: skipped")
+                        rec.update(ok=False, skipped=True, error=f"{tool} has no {env}")
                         if rep == 0:
                             records.append(rec)
                         continue
@@ -590,7 +592,13 @@ def main() -> None:
                                 args.peer_seeds_max,
                                 args.timeout,
                             )
-                    except (RuntimeError, ValueError, KeyError, subprocess.SubprocessError) as e:
+                    except (
+                        OSError,
+                        RuntimeError,
+                        ValueError,
+                        KeyError,
+                        subprocess.SubprocessError,
+                    ) as e:
                         rec.update(ok=False, error=f"{type(e).__name__}: {e}")
                     else:
                         rec.update(res, ok=True)
