@@ -28,7 +28,7 @@ measurement is printed and recorded.
 
 Usage::
 
-    python benchmarks/peers.py                      # defaults (about an hour on 2 cores: rejax 64 seeds ~15 min)
+    python benchmarks/peers.py                      # defaults: about an hour on 2 cores
     python benchmarks/peers.py --envs CartPole-v1 --seeds 64 --peers sb3,rejax \\
         --total-steps 50000 --peer-seeds-max 4 --repeats 3
 """
