@@ -87,6 +87,7 @@ def run_one(env: str, variant: str, seeds: int, total_steps: int | None, num_eva
         "ci": [lo, hi],
         "solved": None if threshold is None else int(np.sum(final >= threshold)),
         "wall_s": wall,
+        "device": _device(),
     }
 
 
@@ -95,14 +96,16 @@ def table(rows: list[dict]) -> str:
     lines = [
         f"### {rows[0]['env']}",
         "",
-        "| variant | env steps | seeds | final IQM | 95% CI | solved | wall s (with compile) |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | env steps | seeds | final IQM | 95% CI | solved | wall s (with compile) "
+        "| device |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         solved = "" if r["solved"] is None else f"{r['solved']}/{r['seeds']}"
         lines.append(
             f"| {r['variant']} | {r['config']['total_steps']} | {r['seeds']} | {r['iqm']:.1f} | "
-            f"{r['ci'][0]:.1f}–{r['ci'][1]:.1f} | {solved} | {r['wall_s']:.0f} |"
+            f"{r['ci'][0]:.1f}–{r['ci'][1]:.1f} | {solved} | {r['wall_s']:.0f} "
+            f"| {r.get('device', 'unrecorded')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -164,13 +167,19 @@ def main() -> None:
             write_outputs(all_rows, out)
 
 
+def _device() -> str:
+    d = jax.devices()[0]
+    return f"{d.platform} ({d.device_kind}), jax {jax.__version__}"
+
+
 def write_outputs(rows: list[dict], out: Path) -> None:
     """``results.json``, ``results.md`` (a table per env) and ``<env>.png`` under ``out``."""
     by_env: dict[str, list[dict]] = {}
     for r in rows:
         by_env.setdefault(r["env"], []).append(r)
     results.atomic_write_text(out / "results.json", json.dumps(rows, indent=1))
-    header = f"# DQN variants (device: {jax.devices()[0].platform}, jax {jax.__version__})\n"
+    devices = sorted({r.get("device", "unrecorded") for r in rows})
+    header = f"# DQN variants (device: {'; '.join(devices)})\n"
     header += "\nCommand: `python benchmarks/variants.py " + " ".join(sys.argv[1:]) + "`\n"
     md = [header] + [table(env_rows) for env_rows in by_env.values()]
     results.atomic_write_text(out / "results.md", "\n".join(md))

@@ -118,8 +118,9 @@ def test_memory_estimate_is_the_replay_buffer_plus_the_rest():
     cfg = chain_config()
     small = sweep.estimate_run_bytes(cfg, Chain())
     big = sweep.estimate_run_bytes(cfg.replace(capacity=512), Chain())
-    # A transition: obs and next_obs (5 float32 each), action int32, reward f32, terminated.
-    transition = 2 * 5 * 4 + 4 + 4 + 1
+    # A transition: obs and next_obs (5 float32 each), action int32, reward f32, terminated
+    # and truncated (bools).
+    transition = 2 * 5 * 4 + 4 + 4 + 1 + 1
     assert big - small == 256 * transition
     # The rest against jax.eval_shape of init and of the whole trainer (its outputs).
     hp = cfg.hyperparams()
@@ -132,7 +133,8 @@ def test_memory_estimate_is_the_replay_buffer_plus_the_rest():
         return sum(np.prod(x.shape, dtype=int) * np.dtype(x.dtype).itemsize for x in leaves)
 
     outputs = sum(np.prod(x.shape, dtype=int) * 4 for x in jax.tree.leaves(output))
-    assert small == nbytes(state) + outputs + 12 * 4 + 4  # + hp + seed
+    hp_bytes = sum(np.asarray(x).nbytes for x in jax.tree.leaves(hp))  # float32 scalars
+    assert small == nbytes(state) + outputs + hp_bytes + 4  # + the int32 seed
 
 
 def test_ranking_is_the_iqm_by_numpy():
