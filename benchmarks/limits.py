@@ -84,7 +84,10 @@ def updates_only(config: Config, keys: jax.Array) -> tuple[float, float, int]:
 
     def updates(state: Any) -> jax.Array:
         def body(state: Any, j: jax.Array) -> tuple[Any, jax.Array]:
-            return dqn.learn(state, hp, jax.random.fold_in(state.key, j), config.total_steps)
+            state, loss_sum, _ = dqn.learn(
+                state, hp, jax.random.fold_in(state.key, j), config.total_steps
+            )
+            return state, loss_sum
 
         return jnp.sum(jax.lax.scan(body, state, jnp.arange(phases))[1])
 

@@ -276,15 +276,16 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return raw, run
 
 
-def _is_int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
+    """Whether ``v`` is an ``int`` (a ``bool`` is not)."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _hidden_tuple(value: Any) -> tuple[int, ...]:
     """``hidden`` as a tuple of ints: a single int or a list of ints (not a string)."""
-    if _is_int(value):
+    if is_int(value):
         return (value,)
-    if isinstance(value, list | tuple) and all(_is_int(h) for h in value):
+    if isinstance(value, list | tuple) and all(is_int(h) for h in value):
         return tuple(value)
     raise ConfigError(f"hidden must be a list of positive integers (e.g. [64, 64]), got {value!r}")
 
@@ -292,7 +293,7 @@ def _hidden_tuple(value: Any) -> tuple[int, ...]:
 def _positive(cfg: Config, *names: str) -> None:
     for n in names:
         v = getattr(cfg, n)
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        if not is_int(v) or v <= 0:
             raise ConfigError(f"{n} must be a positive integer, got {v!r}")
 
 
@@ -313,9 +314,9 @@ def validate(cfg: Config) -> None:
         "eval_episodes",
         "n_step",
     )
-    if not isinstance(cfg.learning_starts, int) or cfg.learning_starts < 0:
+    if not is_int(cfg.learning_starts) or cfg.learning_starts < 0:
         raise ConfigError(f"learning_starts must be an integer >= 0, got {cfg.learning_starts!r}")
-    if not isinstance(cfg.bins, int) or cfg.bins < 2:
+    if not is_int(cfg.bins) or cfg.bins < 2:
         raise ConfigError(f"bins must be an integer >= 2, got {cfg.bins!r}")
     if not cfg.hidden or any(h <= 0 for h in cfg.hidden):
         raise ConfigError(f"hidden must be a non-empty list of positive widths, got {cfg.hidden}")

@@ -123,6 +123,8 @@ class RunPlan:
     checkpoint_every: int | None = None
     resume: bool = False
     quiet: bool = False
+    env: Any = None
+    env_params: Any = None
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[Config, int, int]:
@@ -145,13 +147,13 @@ def _config_and_run_entries(args: argparse.Namespace) -> tuple[Config, int, int,
     seed = args.seed if args.seed is not None else run.get("seed", 0)
     every = getattr(args, "checkpoint_every", None)
     every = every if every is not None else run.get("checkpoint_every")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+    if not config_lib.is_int(seeds) or seeds < 1:
         raise ConfigError(f"seeds must be an integer >= 1, got {seeds!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if not config_lib.is_int(seed) or seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     config = Config.from_dict(merged)
     if every is not None:
-        if isinstance(every, bool) or not isinstance(every, int) or every <= 0:
+        if not config_lib.is_int(every) or every <= 0:
             raise ConfigError(f"checkpoint_every must be a positive integer, got {every!r}")
         if every % config.eval_every or config.total_steps % every:
             raise ConfigError(
@@ -179,11 +181,16 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
             raise ConfigError(f"--resume {out}: not a run directory (no config.json)")
         ns = argparse.Namespace(**{**vars(args), "config": str(out / _CONFIG_FILE)})
         config, seeds, seed, every = _config_and_run_entries(ns)
-        return RunPlan(config, seeds, seed, out, every, resume=True, quiet=args.quiet)
-    config, seeds, seed, every = _config_and_run_entries(args)
-    out = Path(args.out) if args.out else default_run_dir(config.env)
-    check_run_dir(out, config, seeds, seed, every)
-    return RunPlan(config, seeds, seed, out, every, resume=False, quiet=args.quiet)
+        resume = True
+    else:
+        config, seeds, seed, every = _config_and_run_entries(args)
+        out = Path(args.out) if args.out else default_run_dir(config.env)
+        check_run_dir(out, config, seeds, seed, every)
+        resume = False
+    from purejaxdqn.train import make_env
+
+    env, env_params = make_env(config)  # unknown env or action space: fails here
+    return RunPlan(config, seeds, seed, out, every, resume, args.quiet, env, env_params)
 
 
 class Progress:
@@ -230,9 +237,10 @@ class Progress:
         sys.stderr.flush()
 
 
-def default_run_dir(env: str) -> Path:
+def default_run_dir(env: str, prefix: str = "") -> Path:
+    """``runs/<prefix><env>-<time>`` with the env name made safe for a path."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{env.replace(':', '_').replace('/', '_')}-{stamp}"
+    return Path("runs") / f"{prefix}{env.replace(':', '_').replace('/', '_')}-{stamp}"
 
 
 def run_entries(seeds: int, seed: int, checkpoint_every: int | None) -> dict[str, Any]:
@@ -265,11 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        plan = plan_from_args(args)
-        from purejaxdqn.train import make_env
-
-        make_env(plan.config)  # an unknown env or action space fails here, before any write
-        return execute(plan)
+        return execute(plan_from_args(args))
     except (ConfigError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -290,6 +294,8 @@ def execute(plan: RunPlan) -> int:
         quiet=plan.quiet,
         checkpoint_every=plan.checkpoint_every,
         resume=plan.resume,
+        env=plan.env,
+        env_params=plan.env_params,
     )
 
 
@@ -308,6 +314,8 @@ def train_and_report(
     checkpoint_every: int | None = None,
     resume: bool = False,
     hp: Any = None,
+    env: Any = None,
+    env_params: Any = None,
 ) -> int:
     """Trains ``seeds`` seeds of ``config``, writes the run directory and prints a summary.
 
@@ -326,6 +334,7 @@ def train_and_report(
       resume: continue from the latest checkpoint in ``out`` (from scratch if none).
       hp: optional :class:`~purejaxdqn.config.HyperParams`, scalar leaves or ``[seeds]``
         leaves (one point per seed); default ``config.hyperparams()``.
+      env: the env already made from ``config`` (with ``env_params``); default: made here.
     """
     import jax
 
@@ -333,7 +342,8 @@ def train_and_report(
     from purejaxdqn.checkpoint import Checkpointer
     from purejaxdqn.train import make_dqn, make_env
 
-    env, env_params = make_env(config)  # validates the env before anything is written
+    if env is None:  # validates the env before anything is written
+        env, env_params = make_env(config)
     check_run_dir(out, config, seeds, seed, checkpoint_every)
     out.mkdir(parents=True, exist_ok=True)
     results.mark_incomplete(out)

@@ -63,7 +63,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import datetime
 import io
 import itertools
 import json
@@ -834,14 +833,9 @@ def parse_sweep(args: argparse.Namespace) -> tuple[list[Dimension], list[dict[st
     return dims, random_points(dims, args.random, args.space_seed)
 
 
-def default_sweep_dir(env: str) -> Path:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"sweep-{env.replace(':', '_').replace('/', '_')}-{stamp}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit code (2 and one line on stderr for bad input)."""
-    from purejaxdqn.run import UsageError, config_from_args
+    from purejaxdqn.run import UsageError, config_from_args, default_run_dir
 
     try:
         args = build_parser().parse_args(argv)
@@ -860,7 +854,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         point_configs(config, points)  # every point valid before anything else happens
         if args.max_memory_gb is not None and not args.max_memory_gb > 0:
             raise SweepError(f"--max-memory-gb must be > 0, got {args.max_memory_gb}")
-        out = Path(args.out) if args.out else default_sweep_dir(config.env)
+        out = Path(args.out) if args.out else default_run_dir(config.env, prefix="sweep-")
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise SweepError(f"--out {out}: exists and is not an empty directory")
         return _sweep_and_report(config, dims, points, seeds, seed, out, args)

@@ -108,7 +108,7 @@ class DQN(NamedTuple):
       run: ``run(state, hp, period_indices) -> (state, metrics)`` trains one eval period per
         entry of ``period_indices`` (``[P]`` ints, ``0 <= i < num_evals``) and evaluates after
         each; chunks ``[0..k)``, ``[k..n)`` give the same result as ``[0..n)``.
-      learn: ``learn(state, hp, key, env_steps) -> (state, loss_sum)``: one learning phase
+      learn: ``learn(state, hp, key, env_steps) -> (state, loss_sum, q_sum)``: one learning phase
         (``learning_schedule(config)[1]`` gradient steps) on the state's replay, as ``run``
         does it; for timing the updates alone and for driving training by hand.
       evaluate: ``evaluate(params, key) -> returns [eval_episodes]`` greedy episodes.
@@ -122,7 +122,9 @@ class DQN(NamedTuple):
     init: Callable[[jax.Array, HyperParams], TrainState]
     start: Callable[[jax.Array, HyperParams], tuple[TrainState, dict[str, jax.Array]]]
     run: Callable[[TrainState, HyperParams, jax.Array], tuple[TrainState, dict[str, jax.Array]]]
-    learn: Callable[[TrainState, HyperParams, jax.Array, jax.Array], tuple[TrainState, jax.Array]]
+    learn: Callable[
+        [TrainState, HyperParams, jax.Array, jax.Array], tuple[TrainState, jax.Array, jax.Array]
+    ]
     evaluate: Callable[[Params, jax.Array], jax.Array]
     act: Callable[[Params, jax.Array, jax.Array, jax.Array], jax.Array]
 
@@ -589,10 +591,15 @@ def make_dqn(
 
     def learn_phase(
         state: TrainState, hp: HyperParams, key: jax.Array, env_steps: jax.Array
-    ) -> tuple[TrainState, jax.Array]:
+    ) -> tuple[TrainState, jax.Array, jax.Array]:
         """One learning phase on ``state``'s replay, as the trainer runs it (NaN guard and
-        prioritized replay included); the target network is left alone."""
-        params, opt_state, buffer_state, loss_sum, _, finite = learn(
+        prioritized replay included); the target network is left alone.
+
+        Returns:
+          ``(state, loss_sum, q_sum)``; ``state.diverged_step`` is set to ``env_steps`` if
+          this phase is the first non-finite one.
+        """
+        params, opt_state, buffer_state, loss_sum, q_sum, finite = learn(
             state.params,
             state.opt_state,
             state.target_params,
@@ -609,7 +616,7 @@ def make_dqn(
             buffer_state=buffer_state,
             diverged_step=jnp.where(state.diverged_step >= 0, state.diverged_step, diverged_step),
         )
-        return state, loss_sum
+        return state, loss_sum, q_sum
 
     def iteration(carry: tuple, t: jax.Array) -> tuple[tuple, None]:
         """One vector step; ``t`` is the global iteration index, shared by all seeds."""
@@ -643,39 +650,21 @@ def make_dqn(
         # Gating from the shared step: a real branch under vmap.
         do_learn = (steps_after >= config.learning_starts) & (steps_after % learn_every_steps == 0)
         zero = jnp.float32(0.0)
-        diverged = state.diverged_step >= 0
-        beta = per_beta(config, hp, steps_after.astype(jnp.float32))
-        params, opt_state, buffer_state, loss_sum, q_sum, finite = jax.lax.cond(
+        state, loss_sum, q_sum = jax.lax.cond(
             do_learn,
-            lambda: learn(
-                state.params,
-                state.opt_state,
-                state.target_params,
-                buffer_state,
-                hp,
-                k_learn,
-                beta,
-                diverged,
-            ),
-            lambda: (state.params, state.opt_state, buffer_state, zero, zero, jnp.bool_(True)),
+            lambda: learn_phase(state, hp, k_learn, steps_after),
+            lambda: (state, zero, zero),
         )
-        diverged_step = jnp.where(diverged | finite, state.diverged_step, steps_after)
-        buffer_state = maintain_replay(config, buffer_state, steps_after)
+        buffer_state = maintain_replay(config, state.buffer_state, steps_after)
         acc["loss_sum"] += loss_sum
         acc["q_sum"] += q_sum
         acc["updates"] += jnp.where(do_learn, jnp.float32(updates_per_phase), zero)
         target_params = jax.lax.cond(
             steps_after % config.target_period == 0,
-            lambda: optax.incremental_update(params, state.target_params, hp.tau),
+            lambda: optax.incremental_update(state.params, state.target_params, hp.tau),
             lambda: state.target_params,
         )
-        state = state.replace(
-            params=params,
-            opt_state=opt_state,
-            target_params=target_params,
-            buffer_state=buffer_state,
-            diverged_step=diverged_step.astype(jnp.int32),
-        )
+        state = state.replace(target_params=target_params, buffer_state=buffer_state)
         acc["epsilon"] = epsilon
         return (state, hp, acc), None
 
