@@ -14,6 +14,14 @@ Tasks (``--tasks``, comma-separated):
 - ``ablation``: the Nature DQN / Roderick et al. (2017) choices on CartPole-v1 (its preset):
   Huber vs squared loss, the Nature Huber threshold of 1, centered RMSProp (lr 2.5e-4, decay
   0.95, eps 0.01) vs Adam, and the target period.
+- ``minatar``: Breakout, SpaceInvaders, Asterix and Freeway (gymnax's MinAtar ports) with the
+  MinAtar paper's DQN (the ``*-MinAtar`` presets: a 16-channel 3x3 conv torso, one update per
+  frame, PyTorch's centered RMSprop with momentum) for ``--minatar-steps`` frames per seed
+  (the paper's 5M by default; a CPU finishes ~100k per seed in minutes per game). The paper
+  publishes learning curves (30 runs), not a numeric table, so no reference line is drawn.
+- ``minatar-ablation``: the same choices as ``ablation`` on Breakout-MinAtar: squared loss,
+  Adam, the Nature/Roderick RMSProp (eps inside the sqrt, no momentum) instead of
+  PyTorch's, and the target period.
 
 For every config: mean ± std and IQM with a 95% bootstrap CI of the final greedy return
 (``eval_episodes`` fresh episodes per seed) and of the ε-greedy training return of the last
@@ -25,6 +33,8 @@ Usage::
 
     python benchmarks/reproduce.py                                   # everything, 16 seeds
     python benchmarks/reproduce.py --tasks classic --seeds 10 --total-steps 100000
+    python benchmarks/reproduce.py --tasks minatar,minatar-ablation --seeds 5 \
+        --minatar-steps 100000 --out benchmarks/results/reproduce-minatar-cpu
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ import jax
 import numpy as np
 
 from purejaxdqn import results
-from purejaxdqn.config import REWARD_THRESHOLDS, Config, preset
+from purejaxdqn.config import MINATAR_GAMES, REWARD_THRESHOLDS, Config, preset
 from purejaxdqn.train import make_train
 
 # CleanRL's dqn_jax benchmark table (docs, mean ± std over its seeds).
@@ -200,7 +210,16 @@ def markdown(rows: list[dict], command: str, device: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def tasks(names: list[str], seeds: int, total_steps: int | None):
+TASKS = ("classic", "pendulum", "ablation", "minatar", "minatar-ablation")
+
+
+def minatar_config(game: str, frames: int, **changes: Any) -> Config:
+    """The MinAtar paper's DQN (the ``*-MinAtar`` preset) for ``frames`` frames per seed."""
+    evals = 10 if frames >= 10 else 1
+    return preset(f"{game}-MinAtar", total_steps=frames, eval_every=frames // evals, **changes)
+
+
+def tasks(names: list[str], seeds: int, total_steps: int | None, minatar_steps: int):
     """Yields ``(task, name, config, seeds, reference)``."""
     if "classic" in names:
         for env, (mean, std) in CLEANRL_DQN_JAX.items():
@@ -230,13 +249,38 @@ def tasks(names: list[str], seeds: int, total_steps: int | None):
         }
         for name, change in variants.items():
             yield "ablation", name, base.replace(**change), seeds, None
+    if "minatar" in names:
+        for game in MINATAR_GAMES:
+            yield "minatar", "MinAtar paper DQN", minatar_config(game, minatar_steps), seeds, None
+    if "minatar-ablation" in names:
+        variants = {
+            "paper settings": {},
+            "squared loss": {"loss": "mse"},
+            "Adam 2.5e-4": {"optimizer": "adam"},
+            "Nature/Roderick RMSProp (eps in sqrt, no momentum)": {
+                "optimizer": "rmsprop",
+                "rms_momentum": 0.0,
+            },
+            "target period 100": {"target_period": 100},
+        }
+        for name, change in variants.items():
+            config = minatar_config("Breakout", minatar_steps, **change)
+            yield "minatar-ablation", name, config, seeds, None
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", default="classic,pendulum,ablation")
     ap.add_argument("--seeds", type=int, default=16, help="seeds per config (pendulum: >= 64)")
-    ap.add_argument("--total-steps", type=int, default=None, help="override every budget")
+    ap.add_argument(
+        "--total-steps", type=int, default=None, help="override the classic/pendulum budgets"
+    )
+    ap.add_argument(
+        "--minatar-steps",
+        type=int,
+        default=5_000_000,
+        help="frames per seed of the MinAtar tasks (default: the paper's 5M)",
+    )
     ap.add_argument("--out", default="benchmarks/results/reproduce")
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -245,12 +289,19 @@ def main(argv: list[str] | None = None) -> int:
         argv if argv is not None else sys.argv[1:]
     )
     device = f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind})"
+    names = args.tasks.split(",")
+    unknown = sorted(set(names) - set(TASKS))
+    if unknown:
+        ap.error(f"unknown task(s) {unknown}; known: {list(TASKS)}")
     rows: list[dict] = []
+    done: dict[tuple[Config, int], dict] = {}  # a config run twice (ablation baseline) trains once
     for task, name, config, seeds, ref in tasks(
-        args.tasks.split(","), args.seeds, args.total_steps
+        names, args.seeds, args.total_steps, args.minatar_steps
     ):
         print(f"[{task}] {config.env} {name}: {seeds} seeds x {config.total_steps:,}", flush=True)
-        run = train_seeds(config, seeds)
+        if (config, seeds) not in done:
+            done[config, seeds] = train_seeds(config, seeds)
+        run = done[config, seeds]
         rows.append(row(task, name, config, seeds, ref, run))
         r = rows[-1]
         print(
@@ -264,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     for task in dict.fromkeys(r["task"] for r in rows):
         for env in dict.fromkeys(r["env"] for r in rows if r["task"] == task):
             group = [r for r in rows if r["task"] == task and r["env"] == env]
-            plot(out, env if task != "ablation" else f"{env}-ablation", group)
+            plot(out, f"{env}-ablation" if task.endswith("ablation") else env, group)
     print(markdown(rows, command, device))
     return 0
 

@@ -73,6 +73,11 @@ class Config:
     )
     # --- network and loss ----------------------------------------------------------------
     hidden: tuple[int, ...] = _static((32, 32), "hidden layer widths of the Q-network MLP")
+    conv: tuple[int, ...] = _static(
+        (),
+        "channels of 3x3 stride-1 'VALID' conv layers before the MLP, for image observations "
+        "[H, W, C] (the MinAtar paper's DQN: [16] with hidden [128]); empty = no conv torso",
+    )
     double_q: bool = _static(False, "Double DQN: online net selects, target net evaluates")
     dueling: bool = _static(False, "dueling head: Q = V + A - mean_a A on a shared torso")
     q_network: str = _static(
@@ -81,7 +86,12 @@ class Config:
         "bins**d grid of a Box action space in one vectorized call (bins=1000 for fine actions)",
     )
     loss: str = _static("huber", "TD loss: 'huber' (Nature DQN error clipping) or 'mse'")
-    optimizer: str = _static("adam", "'adam' or 'rmsprop' (Nature/Roderick centered RMSProp)")
+    optimizer: str = _static(
+        "adam",
+        "'adam'; 'rmsprop': the Nature/Roderick centered RMSProp (eps inside the sqrt); "
+        "'rmsprop_torch': PyTorch's centered RMSprop (eps outside the sqrt), as in the MinAtar "
+        "paper's DQN",
+    )
     distributional: bool = _static(
         False, "C51: a categorical return distribution on num_atoms atoms in [v_min, v_max]"
     )
@@ -101,8 +111,13 @@ class Config:
     tau: float = _traced(1.0, "target update mixing: 1.0 = hard copy, <1 = Polyak averaging")
     huber_delta: float = _traced(30.0, "Huber threshold (Nature DQN: 1.0, for rewards in [-1, 1])")
     max_grad_norm: float = _traced(10.0, "global-norm gradient clipping (inf = off)")
-    rms_decay: float = _traced(0.95, "RMSProp decay (optimizer='rmsprop')")
-    rms_eps: float = _traced(0.01, "RMSProp epsilon, inside the sqrt (optimizer='rmsprop')")
+    rms_decay: float = _traced(0.95, "RMSProp decay of both averages (rmsprop optimizers)")
+    rms_eps: float = _traced(
+        0.01, "RMSProp epsilon: inside the sqrt ('rmsprop'), outside it ('rmsprop_torch')"
+    )
+    rms_momentum: float = _traced(
+        0.0, "RMSProp heavy-ball momentum on the scaled gradient (MinAtar's DQN: 0.95)"
+    )
     adam_eps: float = _traced(1e-8, "Adam epsilon (optimizer='adam')")
     per_alpha: float = _traced(0.6, "prioritized replay: priority exponent alpha (0 = uniform)")
     per_beta_start: float = _traced(
@@ -114,7 +129,8 @@ class Config:
 
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", _hidden_tuple(self.hidden))
+        object.__setattr__(self, "hidden", _int_tuple("hidden", self.hidden))
+        object.__setattr__(self, "conv", _int_tuple("conv", self.conv))
         validate(self)
 
     @property
@@ -141,6 +157,7 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        d["conv"] = list(self.conv)
         return d
 
     def to_json(self) -> str:
@@ -169,6 +186,7 @@ class HyperParams:
     max_grad_norm: chex.Array
     rms_decay: chex.Array
     rms_eps: chex.Array
+    rms_momentum: chex.Array
     adam_eps: chex.Array
     per_alpha: chex.Array
     per_beta_start: chex.Array
@@ -237,6 +255,42 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+# The MinAtar paper's DQN (Young & Tian 2019; kenjyoung/MinAtar examples/dqn.py): one 3x3
+# conv of 16 channels, 128 hidden units, replay 100k, batch 32, one update per frame after
+# 5k frames, target copy every 1k, PyTorch's centered RMSprop (lr 2.5e-4, alpha 0.95, eps
+# 0.01, momentum 0.95), Huber loss, gamma 0.99, epsilon 1 -> 0.1, 5M frames. Deviation: our
+# epsilon decays from frame 0 over 105k frames (the paper's is 1 for 5k frames, then decays
+# over 100k), so it is 0.957 when learning starts and 0.1 from the same frame on.
+_MINATAR: dict[str, Any] = {
+    "conv": (16,),
+    "hidden": (128,),
+    "total_steps": 5_000_000,
+    "num_envs": 1,
+    "capacity": 100_000,
+    "batch_size": 32,
+    "learning_starts": 5_000,
+    "train_every": 1,
+    "gradient_steps": 1,
+    "target_period": 1_000,
+    "eval_every": 100_000,
+    "eval_episodes": 8,
+    "loss": "huber",
+    "huber_delta": 1.0,
+    "optimizer": "rmsprop_torch",
+    "lr": 2.5e-4,
+    "lr_end_fraction": 1.0,
+    "rms_decay": 0.95,
+    "rms_eps": 0.01,
+    "rms_momentum": 0.95,
+    "max_grad_norm": float("inf"),
+    "gamma": 0.99,
+    "eps_start": 1.0,
+    "eps_end": 0.1,
+    "exploration_steps": 105_000,
+}
+MINATAR_GAMES = ("Breakout", "SpaceInvaders", "Asterix", "Freeway")
+PRESETS.update({f"{game}-MinAtar": dict(_MINATAR) for game in MINATAR_GAMES})
+
 # Final greedy return at or above which a seed counts as solved (gymnasium's reward_threshold).
 REWARD_THRESHOLDS: dict[str, float] = {
     "InvertedPendulum-v5": 950.0,
@@ -271,8 +325,9 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a JSON object")
     run = {k: raw.pop(k) for k in RUN_ENTRIES if k in raw}
-    if "hidden" in raw and isinstance(raw["hidden"], list):
-        raw["hidden"] = tuple(raw["hidden"])
+    for name in ("hidden", "conv"):
+        if isinstance(raw.get(name), list):
+            raw[name] = tuple(raw[name])
     return raw, run
 
 
@@ -281,13 +336,14 @@ def is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _hidden_tuple(value: Any) -> tuple[int, ...]:
-    """``hidden`` as a tuple of ints: a single int or a list of ints (not a string)."""
+def _int_tuple(name: str, value: Any) -> tuple[int, ...]:
+    """A layer-width field (``hidden``, ``conv``) as a tuple of ints: a single int or a list of
+    ints (not a string)."""
     if is_int(value):
         return (value,)
     if isinstance(value, list | tuple) and all(is_int(h) for h in value):
         return tuple(value)
-    raise ConfigError(f"hidden must be a list of positive integers (e.g. [64, 64]), got {value!r}")
+    raise ConfigError(f"{name} must be a list of positive integers (e.g. [64, 64]), got {value!r}")
 
 
 def _positive(cfg: Config, *names: str) -> None:
@@ -320,6 +376,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"bins must be an integer >= 2, got {cfg.bins!r}")
     if not cfg.hidden or any(h <= 0 for h in cfg.hidden):
         raise ConfigError(f"hidden must be a non-empty list of positive widths, got {cfg.hidden}")
+    if any(c <= 0 for c in cfg.conv):
+        raise ConfigError(f"conv must be a list of positive channel counts, got {cfg.conv}")
     for name in ("double_q", "dueling", "prioritized", "distributional"):
         if not isinstance(getattr(cfg, name), bool):
             raise ConfigError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
@@ -333,8 +391,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"num_atoms must be an integer >= 2, got {cfg.num_atoms!r}")
     if cfg.loss not in ("huber", "mse"):
         raise ConfigError(f"loss must be 'huber' or 'mse', got {cfg.loss!r}")
-    if cfg.optimizer not in ("adam", "rmsprop"):
-        raise ConfigError(f"optimizer must be 'adam' or 'rmsprop', got {cfg.optimizer!r}")
+    if cfg.optimizer not in ("adam", "rmsprop", "rmsprop_torch"):
+        raise ConfigError(
+            f"optimizer must be 'adam', 'rmsprop' or 'rmsprop_torch', got {cfg.optimizer!r}"
+        )
     if cfg.batch_size > cfg.capacity:
         raise ConfigError(f"batch_size ({cfg.batch_size}) must be <= capacity ({cfg.capacity})")
     if cfg.learning_starts < cfg.batch_size:
@@ -389,6 +449,8 @@ def validate(cfg: Config) -> None:
         v = getattr(cfg, name)
         if not 0.0 <= v <= 1.0:
             raise ConfigError(f"{name} must be in [0, 1], got {v!r}")
+    if not 0.0 <= cfg.rms_momentum < 1.0:
+        raise ConfigError(f"rms_momentum must be in [0, 1), got {cfg.rms_momentum!r}")
     if cfg.tau == 0.0:
         raise ConfigError("tau must be in (0, 1]: tau = 0 never updates the target network")
     for name in ("lr", "huber_delta", "max_grad_norm", "rms_eps", "adam_eps", "per_eps"):

@@ -49,7 +49,7 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _parse_hidden(text: str) -> tuple[int, ...]:
+def _parse_widths(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(w) for w in text.replace(" ", "").split(",") if w)
     except ValueError as e:
@@ -66,8 +66,8 @@ def _parse_bool(text: str) -> bool:
 
 
 def _field_type(f: dataclasses.Field) -> Any:
-    if f.name == "hidden":
-        return _parse_hidden
+    if f.name in ("hidden", "conv"):
+        return _parse_widths
     if isinstance(f.default, bool):
         return _parse_bool
     if f.metadata["traced"]:

@@ -162,15 +162,27 @@ def make_network(
     """The Q-network picked by the config: ``apply(params, obs [..., *obs_shape]) -> [..., A]``.
 
     Args:
-      config: the config (``hidden``, ``dueling``, ``q_network``).
+      config: the config (``hidden``, ``conv``, ``dueling``, ``q_network``).
       env: the env; for ``q_network='state_action'`` a :class:`~purejaxdqn.envs.Discretize`
         whose grid ``env.actions`` ``[A, d]`` the network scores.
       num_actions: ``A``.
       obs_shape: the shape of one observation.
 
     Raises:
-      ConfigError: ``q_network='state_action'`` on an env without an action grid.
+      ConfigError: ``q_network='state_action'`` on an env without an action grid; ``conv``
+        layers on observations that are not images ``[H, W, C]`` or that they shrink to
+        nothing (each 3x3 ``VALID`` layer removes 2 rows and 2 columns).
     """
+    if config.conv and len(obs_shape) != 3:
+        raise ConfigError(
+            f"conv layers need image observations [H, W, C]; {config.env} observations have "
+            f"shape {tuple(obs_shape)} (use conv=[] for an MLP on flat observations)"
+        )
+    if config.conv and min(obs_shape[:2]) - 2 * len(config.conv) < 1:
+        raise ConfigError(
+            f"{len(config.conv)} conv layers (3x3, VALID) leave no pixels of {config.env}'s "
+            f"{obs_shape[0]}x{obs_shape[1]} observations"
+        )
     if config.q_network == "state_action":
         grid = getattr(env, "actions", None)
         if grid is None or np.shape(grid)[0] != num_actions:
@@ -182,11 +194,13 @@ def make_network(
             action_grid=tuple(tuple(float(v) for v in row) for row in np.asarray(grid)),
             hidden=config.hidden,
             obs_ndim=len(obs_shape),
+            conv=config.conv,
         )
     return QNetwork(
         num_actions=num_actions,
         hidden=config.hidden,
         obs_ndim=len(obs_shape),
+        conv=config.conv,
         dueling=config.dueling,
         num_atoms=config.num_atoms if config.distributional else 0,
         v_min=config.v_min,
@@ -291,16 +305,27 @@ def num_updates(config: Config) -> int:
 
 
 def make_optimizer(config: Config, hp: HyperParams) -> optax.GradientTransformation:
-    """Global-norm clipping, then Adam or the Nature/Roderick centered RMSProp.
+    """Global-norm clipping, then Adam or centered RMSProp.
 
-    The learning rate decays linearly from ``lr`` to ``lr * lr_end_fraction`` over the run's
-    gradient steps.
+    ``optimizer='rmsprop'`` is the Nature DQN / Roderick et al. (2017) form,
+    ``g / sqrt(E[g^2] - E[g]^2 + eps)``; ``'rmsprop_torch'`` is PyTorch's ``RMSprop(centered=
+    True)``, ``g / (sqrt(E[g^2] - E[g]^2) + eps)``, which the MinAtar paper's DQN uses (with
+    ``momentum=0.95``). Both average with ``rms_decay`` and apply heavy-ball momentum
+    ``rms_momentum`` (0 = none) to the scaled gradient. The learning rate decays linearly from
+    ``lr`` to ``lr * lr_end_fraction`` over the run's gradient steps.
     """
     lr = optax.linear_schedule(hp.lr, hp.lr * hp.lr_end_fraction, max(num_updates(config), 1))
     if config.optimizer == "adam":
         opt = optax.adam(lr, eps=hp.adam_eps)
     else:
-        opt = optax.rmsprop(lr, decay=hp.rms_decay, eps=hp.rms_eps, centered=True, eps_in_sqrt=True)
+        opt = optax.rmsprop(
+            lr,
+            decay=hp.rms_decay,
+            eps=hp.rms_eps,
+            centered=True,
+            eps_in_sqrt=config.optimizer == "rmsprop",
+            momentum=hp.rms_momentum,
+        )
     return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), opt)
 
 

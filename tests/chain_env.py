@@ -85,6 +85,25 @@ class BoxChain(Chain):
         return self.q_star(gamma)[:, (grid[:, 0] > 0).astype(int)]
 
 
+class ImageChain(Chain):
+    """The chain seen as an image ``[3, L + 2, 1]``: state ``s`` lights pixel ``(1, s + 1)``.
+
+    One 3x3 ``VALID`` convolution maps it to ``[1, L, C]``, so a conv torso sees the state at
+    one spatial position: the test that the conv path learns the same Q* as the MLP.
+    """
+
+    def _obs(self, s: jax.Array) -> jax.Array:
+        image = jnp.zeros((3, self.length + 2, 1), jnp.float32)
+        return image.at[1, s + 1, 0].set(1.0)
+
+    def observations(self) -> jax.Array:
+        """The observation of every state, ``[L, 3, L + 2, 1]``."""
+        return jax.vmap(self._obs)(jnp.arange(self.length))
+
+    def observation_space(self, params: None) -> Box:
+        return Box(0.0, 1.0, (3, self.length + 2, 1))
+
+
 GAMMA = 0.9
 # The tabular-check config shared by test_train and test_family: uniform behaviour (ε = 1),
 # a small MLP, MSE, a target copy every 40 steps.

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from chain_env import CHAIN_CONFIG, GAMMA, BoxChain, Chain
+from chain_env import CHAIN_CONFIG, GAMMA, BoxChain, Chain, ImageChain
 
 from purejaxdqn import losses, replay
 from purejaxdqn.config import Config, ConfigError
@@ -38,6 +38,8 @@ N_STEP_SEED_ATOL = 0.1
 VARIANTS = {
     "double": {"double_q": True},
     "dueling": {"dueling": True},
+    # On ImageChain: the state as a lit pixel, seen through a 3x3 conv torso.
+    "conv": {"conv": (8,)},
     # On BoxChain discretized to a 4-point grid (a continuous-action chain with known Q*).
     "state_action": {"q_network": "state_action"},
     # n-step variants run on Chain(max_steps=200) (truncation all but impossible) and are
@@ -455,6 +457,8 @@ def chain_variant(request):
     cfg = CHAIN_CONFIG.replace(**VARIANTS[request.param])
     if cfg.q_network == "state_action":
         env = Discretize(BoxChain(), bins=4)
+    elif cfg.conv:
+        env = ImageChain()
     else:
         env = Chain(max_steps=200 if cfg.n_step > 1 else 8)
     keys = jax.vmap(jax.random.key)(jnp.arange(CHAIN_SEEDS))
@@ -475,7 +479,8 @@ def test_variant_learns_chain_q_star(chain_variant):
     qs = []
     for seed in range(CHAIN_SEEDS):
         params = jax.tree.map(lambda x, s=seed: x[s], out.params)
-        q = np.asarray(network.apply(params, jnp.eye(env.length)))[: env.length - 1]
+        obs = env.observations() if isinstance(env, ImageChain) else jnp.eye(env.length)
+        q = np.asarray(network.apply(params, obs))[: env.length - 1]
         np.testing.assert_allclose(q, q_star, atol=seed_atol, err_msg=f"{name} seed {seed}")
         qs.append(q)
     np.testing.assert_allclose(np.mean(qs, 0), q_star, atol=CHAIN_ATOL, err_msg=name)

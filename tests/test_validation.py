@@ -55,7 +55,7 @@ CASES = [
     (["--bins", "1"], ["bins", ">= 2"]),
     (["--bins", "5000"], ["cannot be discretized", "5000"]),
     (["--loss", "l1"], ["loss", "'huber' or 'mse'"]),
-    (["--optimizer", "sgd"], ["optimizer", "'adam' or 'rmsprop'"]),
+    (["--optimizer", "sgd"], ["optimizer", "'rmsprop_torch'"]),
     (["--seeds", "0"], ["seeds", ">= 1"]),
     (["--seeds", "x"], ["--seeds", "invalid int value"]),
     (["--checkpoint-every", "300"], ["checkpoint_every (300)", "eval_every"]),
