@@ -185,21 +185,28 @@ class StateActionQNetwork(nn.Module):
     conv: Sequence[int] = ()
 
     @nn.compact
-    def __call__(self, obs: jax.Array) -> jax.Array:
-        """Q-values over the whole grid.
+    def __call__(self, obs: jax.Array, action: jax.Array | None = None) -> jax.Array:
+        """Q-values over the whole grid, or of one grid action per observation.
 
         Args:
           obs: observations, shape ``[..., *obs_shape]``.
+          action: optional grid indices ``[...]`` (int): score only ``grid[action]``, 1/K of
+            the work of the whole grid (the learner's ``Q(s_t, a_t)``).
 
         Returns:
-          ``Q(obs, grid[k])`` for every grid row ``k``, shape ``[..., K]``.
+          ``Q(obs, grid[k])`` for every grid row ``k``, shape ``[..., K]``; with ``action``,
+          ``Q(obs, grid[action])``, shape ``[...]``.
         """
         grid = jnp.asarray(self.action_grid, jnp.float32)  # [K, d]
         x = Torso(self.obs_ndim, self.conv, name="torso")(obs)  # [..., D]
         width, *rest = self.hidden
         h_obs = nn.Dense(width, name="obs_in")(x)  # [..., H]
-        h_act = nn.Dense(width, use_bias=False, name="action_in")(grid)  # [K, H]
-        h = nn.relu(h_obs[..., None, :] + h_act)  # [..., K, H]
+        if action is None:
+            h_act = nn.Dense(width, use_bias=False, name="action_in")(grid)  # [K, H]
+            h = nn.relu(h_obs[..., None, :] + h_act)  # [..., K, H]
+        else:
+            h_act = nn.Dense(width, use_bias=False, name="action_in")(grid[action])  # [..., H]
+            h = nn.relu(h_obs + h_act)  # [..., H]
         for w in rest:
             h = nn.relu(nn.Dense(w)(h))
         return nn.Dense(1, name="q")(h)[..., 0]

@@ -523,8 +523,8 @@ def make_dqn(
         signal is the TD error (C51: the per-item loss)."""
         q_sel_params = params if config.double_q else target_params
 
-        def taken(q: jax.Array) -> jax.Array:
-            return jnp.mean(jnp.take_along_axis(q, batch.action[:, None], axis=-1))
+        def taken(q: jax.Array, action: jax.Array) -> jax.Array:
+            return jnp.mean(jnp.take_along_axis(q, action[:, None], axis=-1))
 
         if config.distributional:
             logits_t, z = network.apply(target_params, batch.next_obs, return_logits=True)
@@ -536,7 +536,7 @@ def make_dqn(
                     logits_tm1, batch, discount_t, logits_t, a_t, z, weights
                 )
                 q_tm1 = jnp.sum(jax.nn.softmax(logits_tm1, axis=-1) * z_p, axis=-1)
-                return loss, (taken(q_tm1), per_item)
+                return loss, (taken(q_tm1, batch.action), per_item)
 
             return c51_loss_fn
 
@@ -544,9 +544,15 @@ def make_dqn(
         selector = network.apply(params, batch.next_obs) if config.double_q else None
 
         def q_loss_fn(p: Params) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-            q_tm1 = network.apply(p, batch.obs)
-            loss, td = td_loss(config, hp, q_tm1, batch, q_t, selector, discount_t, weights)
-            return loss, (taken(q_tm1), td)
+            if config.q_network == "state_action":
+                # Q(s_t, a_t) scores only the taken grid action ([B, 1], and the batch's
+                # action becomes index 0 of it) instead of the whole grid [B, K].
+                q_tm1 = network.apply(p, batch.obs, batch.action)[:, None]
+                td_batch = batch._replace(action=jnp.zeros_like(batch.action))
+            else:
+                q_tm1, td_batch = network.apply(p, batch.obs), batch
+            loss, td = td_loss(config, hp, q_tm1, td_batch, q_t, selector, discount_t, weights)
+            return loss, (taken(q_tm1, td_batch.action), td)
 
         return q_loss_fn
 

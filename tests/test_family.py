@@ -158,6 +158,29 @@ def test_state_action_grid_argmax_matches_numpy():
     np.testing.assert_array_equal(q.argmax(1)[clear], q_ref.argmax(1)[clear])
 
 
+def test_state_action_scores_one_grid_action_like_the_whole_grid():
+    # The learner's Q(s_t, a_t) path (one grid row per observation) against the whole-grid
+    # output gathered at a_t: same values and same gradients.
+    grid = np.linspace(-3.0, 3.0, 50, dtype=np.float32)[:, None]
+    net = StateActionQNetwork(action_grid=tuple(map(tuple, grid.tolist())), hidden=(16, 8))
+    obs = jax.random.normal(jax.random.key(0), (7, 4))
+    action = jax.random.randint(jax.random.key(1), (7,), 0, 50)
+    params = net.init(jax.random.key(2), obs)
+
+    def via_grid(p):
+        return jnp.take_along_axis(net.apply(p, obs), action[:, None], axis=-1)[:, 0]
+
+    def via_action(p):
+        return net.apply(p, obs, action)
+
+    np.testing.assert_allclose(via_action(params), via_grid(params), rtol=1e-5, atol=1e-6)
+    g_grid = jax.grad(lambda p: jnp.sum(jnp.sin(via_grid(p))))(params)
+    g_action = jax.grad(lambda p: jnp.sum(jnp.sin(via_action(p))))(params)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), g_action, g_grid
+    )
+
+
 def test_state_action_on_pendulum_scores_the_1000_point_grid():
     cfg = Config(q_network="state_action", bins=1000, hidden=(16, 16))
     dqn = make_dqn(cfg)
