@@ -50,7 +50,7 @@ import jax
 import numpy as np
 
 from purejaxdqn import results
-from purejaxdqn.config import MINATAR_GAMES, REWARD_THRESHOLDS, Config, preset
+from purejaxdqn.config import REWARD_THRESHOLDS, Config, preset
 from purejaxdqn.train import make_train
 
 # CleanRL's dqn_jax benchmark table (docs, mean ± std over its seeds).
@@ -211,12 +211,13 @@ def markdown(rows: list[dict], command: str, device: str) -> str:
 
 
 TASKS = ("classic", "pendulum", "ablation", "minatar", "minatar-ablation")
+# The reproduction's games (Seaquest-MinAtar has the preset too but is not in this table).
+MINATAR_GAMES = ("Breakout", "SpaceInvaders", "Asterix", "Freeway")
 
 
 def minatar_config(game: str, frames: int, **changes: Any) -> Config:
     """The MinAtar paper's DQN (the ``*-MinAtar`` preset) for ``frames`` frames per seed."""
-    evals = 10 if frames >= 10 else 1
-    return preset(f"{game}-MinAtar", total_steps=frames, eval_every=frames // evals, **changes)
+    return preset(f"{game}-MinAtar", total_steps=frames, eval_every=frames // 10, **changes)
 
 
 def tasks(names: list[str], seeds: int, total_steps: int | None, minatar_steps: int):
@@ -289,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         argv if argv is not None else sys.argv[1:]
     )
     device = f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind})"
+    if args.minatar_steps < 10 or args.minatar_steps % 10:
+        ap.error(f"--minatar-steps must be a positive multiple of 10, got {args.minatar_steps}")
     names = args.tasks.split(",")
     unknown = sorted(set(names) - set(TASKS))
     if unknown:

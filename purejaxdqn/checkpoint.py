@@ -31,7 +31,9 @@ import numpy as np
 
 CHECKPOINT_DIR = "checkpoints"
 META_FILE = "meta.json"
-FORMAT_VERSION = 1
+# Bumped whenever the saved state's layout changes (2: the RMSProp optimizer state became
+# centered averages + a momentum trace).
+FORMAT_VERSION = 2
 _KEEP = 2
 
 # Fault injection for the crash tests (tests/test_resume.py): "<when>:<n>" makes the
@@ -148,12 +150,18 @@ class Checkpointer:
           ``(state, metrics, next_period)``.
 
         Raises:
-          ValueError: if the checkpoint does not match ``like``.
+          ValueError: if the checkpoint has another format version or does not match
+            ``like``.
         """
         import orbax.checkpoint as ocp
 
-        tree = ocp.StandardCheckpointer().restore(path / "arrays")
         meta = Checkpointer.read_meta(path)
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"checkpoint {path} has format version {meta.get('format_version')}; this "
+                f"version of purejaxdqn reads version {FORMAT_VERSION}: restart the run"
+            )
+        tree = ocp.StandardCheckpointer().restore(path / "arrays")
         like_leaves, treedef = jax.tree.flatten(like)
         saved = tree["state"]
         if len(saved) != len(like_leaves):

@@ -288,7 +288,7 @@ _MINATAR: dict[str, Any] = {
     "eps_end": 0.1,
     "exploration_steps": 105_000,
 }
-MINATAR_GAMES = ("Breakout", "SpaceInvaders", "Asterix", "Freeway")
+MINATAR_GAMES = ("Breakout", "SpaceInvaders", "Asterix", "Freeway", "Seaquest")
 PRESETS.update({f"{game}-MinAtar": dict(_MINATAR) for game in MINATAR_GAMES})
 
 # Final greedy return at or above which a seed counts as solved (gymnasium's reward_threshold).

@@ -133,7 +133,9 @@ def config_from_args(args: argparse.Namespace) -> tuple[Config, int, int]:
     return config, seeds, seed
 
 
-def _config_and_run_entries(args: argparse.Namespace) -> tuple[Config, int, int, int | None]:
+def _config_and_run_entries(
+    args: argparse.Namespace, presets: bool = True
+) -> tuple[Config, int, int, int | None]:
     base: dict[str, Any] = {}
     run: dict[str, Any] = {}
     if args.config is not None:
@@ -142,7 +144,8 @@ def _config_and_run_entries(args: argparse.Namespace) -> tuple[Config, int, int,
     env = flags.get("env", base.get("env", Config.env))
     if not isinstance(env, str):
         raise ConfigError(f"env must be a string, got {env!r}")
-    merged = {**config_lib.PRESETS.get(env, {}), **base, **flags, "env": env}
+    preset = config_lib.PRESETS.get(env, {}) if presets else {}
+    merged = {**preset, **base, **flags, "env": env}
     seeds = args.seeds if args.seeds is not None else run.get("seeds", 64)
     seed = args.seed if args.seed is not None else run.get("seed", 0)
     every = getattr(args, "checkpoint_every", None)
@@ -180,16 +183,19 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         if not (out / _CONFIG_FILE).is_file():
             raise ConfigError(f"--resume {out}: not a run directory (no config.json)")
         ns = argparse.Namespace(**{**vars(args), "config": str(out / _CONFIG_FILE)})
-        config, seeds, seed, every = _config_and_run_entries(ns)
+        # The run's own config.json, without today's preset under it: a field an older
+        # version did not save takes its default (the behaviour of that version).
+        config, seeds, seed, every = _config_and_run_entries(ns, presets=False)
         resume = True
     else:
         config, seeds, seed, every = _config_and_run_entries(args)
         out = Path(args.out) if args.out else default_run_dir(config.env)
         check_run_dir(out, config, seeds, seed, every)
         resume = False
-    from purejaxdqn.train import make_env
+    from purejaxdqn.train import make_dqn, make_env
 
     env, env_params = make_env(config)  # unknown env or action space: fails here
+    make_dqn(config, env, env_params)  # a network that cannot take the env's obs: fails here
     return RunPlan(config, seeds, seed, out, every, resume, args.quiet, env, env_params)
 
 

@@ -304,6 +304,46 @@ def num_updates(config: Config) -> int:
     return max(phases, 0) * per_phase
 
 
+class CenteredRmsState(NamedTuple):
+    """Running averages of :func:`scale_by_centered_rms`: ``E[g]`` and ``E[g^2]``."""
+
+    mean: optax.Updates
+    mean_sq: optax.Updates
+
+
+def scale_by_centered_rms(
+    decay: chex.Numeric, eps: chex.Numeric, eps_in_sqrt: bool
+) -> optax.GradientTransformation:
+    """Centered RMS scaling: ``g / sqrt(var + eps)`` or ``g / (sqrt(var) + eps)``.
+
+    ``var = E[g^2] - E[g]^2`` with both averages decaying by ``decay`` from zero. The variance
+    is clamped at 0: in float32 the difference can round below 0 when a gradient is nearly
+    constant, and the eps-outside form would then take the sqrt of a negative number.
+    """
+
+    def init(params: optax.Params) -> CenteredRmsState:
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return CenteredRmsState(mean=zeros, mean_sq=zeros)
+
+    def update(
+        updates: optax.Updates, state: CenteredRmsState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, CenteredRmsState]:
+        del params
+        mean = jax.tree.map(lambda m, g: decay * m + (1 - decay) * g, state.mean, updates)
+        mean_sq = jax.tree.map(
+            lambda v, g: decay * v + (1 - decay) * jnp.square(g), state.mean_sq, updates
+        )
+
+        def scale(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
+            var = jnp.maximum(v - jnp.square(m), 0.0)
+            return g / jnp.sqrt(var + eps) if eps_in_sqrt else g / (jnp.sqrt(var) + eps)
+
+        scaled = jax.tree.map(scale, updates, mean, mean_sq)
+        return scaled, CenteredRmsState(mean=mean, mean_sq=mean_sq)
+
+    return optax.GradientTransformation(init, update)
+
+
 def make_optimizer(config: Config, hp: HyperParams) -> optax.GradientTransformation:
     """Global-norm clipping, then Adam or centered RMSProp.
 
@@ -311,20 +351,21 @@ def make_optimizer(config: Config, hp: HyperParams) -> optax.GradientTransformat
     ``g / sqrt(E[g^2] - E[g]^2 + eps)``; ``'rmsprop_torch'`` is PyTorch's ``RMSprop(centered=
     True)``, ``g / (sqrt(E[g^2] - E[g]^2) + eps)``, which the MinAtar paper's DQN uses (with
     ``momentum=0.95``). Both average with ``rms_decay`` and apply heavy-ball momentum
-    ``rms_momentum`` (0 = none) to the scaled gradient. The learning rate decays linearly from
-    ``lr`` to ``lr * lr_end_fraction`` over the run's gradient steps.
+    ``rms_momentum`` (0 = none) to the scaled gradient *before* the learning rate, as PyTorch
+    does: the momentum buffer is multiplied by the current rate, which matters when the rate
+    decays. The learning rate decays linearly from ``lr`` to ``lr * lr_end_fraction`` over the
+    run's gradient steps.
     """
     lr = optax.linear_schedule(hp.lr, hp.lr * hp.lr_end_fraction, max(num_updates(config), 1))
     if config.optimizer == "adam":
         opt = optax.adam(lr, eps=hp.adam_eps)
     else:
-        opt = optax.rmsprop(
-            lr,
-            decay=hp.rms_decay,
-            eps=hp.rms_eps,
-            centered=True,
-            eps_in_sqrt=config.optimizer == "rmsprop",
-            momentum=hp.rms_momentum,
+        opt = optax.chain(
+            scale_by_centered_rms(
+                hp.rms_decay, hp.rms_eps, eps_in_sqrt=config.optimizer == "rmsprop"
+            ),
+            optax.trace(decay=hp.rms_momentum),
+            optax.scale_by_learning_rate(lr),
         )
     return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), opt)
 
@@ -344,7 +385,8 @@ def td_loss(
     Args:
       config: the config (``loss`` picks Huber or squared error, ``double_q`` the target).
       hp: traced hyperparameters (``gamma``, ``huber_delta``).
-      q_tm1: online Q-values at ``batch.obs``, ``[B, A]``.
+      q_tm1: online Q-values at ``batch.obs``, ``[B, A]`` (or any ``[B, A']`` whose column
+        ``batch.action`` is the taken action's value: the Q(s, a) learner passes ``[B, 1]``).
       batch: transitions with leading axis ``[B]``.
       q_t: target-network Q-values at ``batch.next_obs``, ``[B, A]``.
       q_t_selector: online Q-values at ``batch.next_obs``, ``[B, A]`` (Double DQN only).
