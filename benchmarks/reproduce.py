@@ -183,12 +183,20 @@ def fmt(s: dict[str, Any]) -> str:
     return f"{s['mean']:.1f} ± {s['std']:.1f} | {s['iqm']:.1f} [{s['ci'][0]:.1f}, {s['ci'][1]:.1f}]"
 
 
-def markdown(rows: list[dict], command: str, device: str) -> str:
+def _config_key(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True)
+
+
+def markdown(rows: list[dict]) -> str:
+    # Rows written before rows recorded their command and device: the ones of this run.
+    commands = dict.fromkeys(r.get("command", "(not recorded)") for r in rows)
+    devices = dict.fromkeys(r.get("device", "(not recorded)") for r in rows)
     lines = [
         "# Reproductions",
         "",
-        f"Command: `{command}`  ",
-        f"Device: {device}; jax {jax.__version__}. Final greedy return: `eval_episodes` fresh "
+        "Command(s): " + "; ".join(f"`{c}`" for c in commands) + "  ",
+        f"Device(s): {', '.join(devices)}; jax {jax.__version__}. Final greedy return: "
+        "`eval_episodes` fresh "
         "episodes per seed after the last update; training return: ε-greedy episodes that "
         "ended in the last eval period. Mean ± std (ddof 0) | IQM [95% bootstrap CI].",
         "",
@@ -258,11 +266,11 @@ def tasks(names: list[str], seeds: int, total_steps: int | None, minatar_steps: 
             "paper settings": {},
             "squared loss": {"loss": "mse"},
             "Adam 2.5e-4": {"optimizer": "adam"},
+            "target period 100": {"target_period": 100},
             "Nature/Roderick RMSProp (eps in sqrt, no momentum)": {
                 "optimizer": "rmsprop",
                 "rms_momentum": 0.0,
             },
-            "target period 100": {"target_period": 100},
         }
         for name, change in variants.items():
             config = minatar_config("Breakout", minatar_steps, **change)
@@ -283,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         help="frames per seed of the MinAtar tasks (default: the paper's 5M)",
     )
     ap.add_argument("--out", default="benchmarks/results/reproduce")
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows already in OUT/reproduce.json; train only the configs not in it",
+    )
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -297,29 +310,39 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown task(s) {unknown}; known: {list(TASKS)}")
     rows: list[dict] = []
-    done: dict[tuple[Config, int], dict] = {}  # a config run twice (ablation baseline) trains once
+    if args.resume and (out / "reproduce.json").is_file():
+        rows = json.loads((out / "reproduce.json").read_text())
+    # A config already trained with these seeds (an earlier run, or the ablation baseline
+    # that is also a reproduction row) is reused, not trained again.
+    done = {(_config_key(r["config"]), r["seeds"]): r for r in rows}
     for task, name, config, seeds, ref in tasks(
         names, args.seeds, args.total_steps, args.minatar_steps
     ):
+        if any(r["task"] == task and r["name"] == name and r["env"] == config.env for r in rows):
+            print(f"[{task}] {config.env} {name}: already in {out}, kept", flush=True)
+            continue
         print(f"[{task}] {config.env} {name}: {seeds} seeds x {config.total_steps:,}", flush=True)
-        if (config, seeds) not in done:
-            done[config, seeds] = train_seeds(config, seeds)
-        run = done[config, seeds]
-        rows.append(row(task, name, config, seeds, ref, run))
-        r = rows[-1]
+        key = (_config_key(config.to_dict()), seeds)
+        if key in done:
+            r = {**done[key], "task": task, "name": name, "reference": ref}
+        else:
+            r = row(task, name, config, seeds, ref, train_seeds(config, seeds))
+            r.update(command=command, device=device)
+            done[key] = r
+        rows.append(r)
         print(
             f"    greedy {fmt(r['final_greedy'])} | train {fmt(r['final_train'])} | "
             f"compile {r['compile_s']:.1f}s train {r['train_s']:.1f}s",
             flush=True,
         )
         # Written after every config, so an interrupted run keeps what finished.
-        results.atomic_write_text(out / "reproduce.md", markdown(rows, command, device))
+        results.atomic_write_text(out / "reproduce.md", markdown(rows))
         results.atomic_write_text(out / "reproduce.json", json.dumps(rows, indent=1) + "\n")
     for task in dict.fromkeys(r["task"] for r in rows):
         for env in dict.fromkeys(r["env"] for r in rows if r["task"] == task):
             group = [r for r in rows if r["task"] == task and r["env"] == env]
             plot(out, f"{env}-ablation" if task.endswith("ablation") else env, group)
-    print(markdown(rows, command, device))
+    print(markdown(rows))
     return 0
 
 
