@@ -18,6 +18,8 @@ from typing import Any
 import chex
 import jax.numpy as jnp
 
+REPLAY_OBS_DTYPES = ("float32", "bfloat16", "uint8", "bool")
+
 
 def _static(default: Any, help: str) -> Any:
     return dataclasses.field(default=default, metadata={"traced": False, "help": help})
@@ -53,6 +55,12 @@ class Config:
     # --- replay --------------------------------------------------------------------------
     capacity: int = _static(100_000, "replay capacity in transitions")
     batch_size: int = _static(128, "transitions per gradient step")
+    replay_obs_dtype: str = _static(
+        "float32",
+        "dtype observations are stored in replay: float32, bfloat16, uint8 or bool (a quarter "
+        "of the memory; exact only for observations those hold exactly, e.g. MinAtar's 0/1 "
+        "planes); the network sees float32 either way",
+    )
     learning_starts: int = _static(1_000, "env steps before the first update")
     train_every: int = _static(4, "env steps between learning phases")
     gradient_steps: int = _static(1, "gradient steps per learning phase")
@@ -389,6 +397,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError("distributional needs q_network='mlp' (Q(s, a) has a scalar head)")
     if not isinstance(cfg.num_atoms, int) or cfg.num_atoms < 2:
         raise ConfigError(f"num_atoms must be an integer >= 2, got {cfg.num_atoms!r}")
+    if cfg.replay_obs_dtype not in REPLAY_OBS_DTYPES:
+        raise ConfigError(
+            f"replay_obs_dtype must be one of {list(REPLAY_OBS_DTYPES)}, "
+            f"got {cfg.replay_obs_dtype!r}"
+        )
     if cfg.loss not in ("huber", "mse"):
         raise ConfigError(f"loss must be 'huber' or 'mse', got {cfg.loss!r}")
     if cfg.optimizer not in ("adam", "rmsprop", "rmsprop_torch"):

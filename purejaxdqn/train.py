@@ -499,6 +499,10 @@ def make_dqn(
     v_reset = jax.vmap(env.reset, in_axes=(0, None))
     v_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
+    def stored(obs: jax.Array) -> jax.Array:
+        """Observations as replay keeps them (``replay_obs_dtype``; the torso casts back)."""
+        return obs.astype(config.replay_obs_dtype)
+
     def act(params: Params, obs: jax.Array, key: jax.Array, epsilon: jax.Array) -> jax.Array:
         q = network.apply(params, obs)
         greedy = jnp.argmax(q, axis=-1).astype(jnp.int32)
@@ -534,10 +538,10 @@ def make_dqn(
         obs, env_state = v_reset(jax.random.split(k_env, n), env_params)
         params = with_support(config, network.init(k_net, obs), hp)
         example = Transition(
-            obs=obs[0],
+            obs=stored(obs[0]),
             action=jnp.zeros((), jnp.int32),
             reward=jnp.zeros((), jnp.float32),
-            next_obs=obs[0],
+            next_obs=stored(obs[0]),
             terminated=jnp.zeros((), bool),
             truncated=jnp.zeros((), bool),
         )
@@ -706,7 +710,9 @@ def make_dqn(
             jax.random.split(k_env, n), state.env_state, action, env_params
         )
         reward = reward.astype(jnp.float32)
-        transition = Transition(state.obs, action, reward, info["final_obs"], term, trunc)
+        transition = Transition(
+            stored(state.obs), action, reward, stored(info["final_obs"]), term, trunc
+        )
         buffer_state = buffer.add(state.buffer_state, transition)
         done = term | trunc
         episode_return = state.episode_return + reward

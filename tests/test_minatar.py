@@ -172,3 +172,27 @@ def test_minatar_run_trains_the_conv_network(breakout_run):
     ret = np.asarray(out.metrics["eval_return"])
     assert ret.shape == (2, cfg.num_evals + 1)
     assert np.all(np.isfinite(ret)) and np.all(ret >= 0)
+
+
+def test_compact_replay_observations_train_identically():
+    # The chain's one-hot observations are exact in uint8: the same run, bit for bit, with a
+    # quarter of the replay memory for observations.
+    dtype = "uint8"
+    from chain_env import CHAIN_CONFIG, Chain
+
+    base = CHAIN_CONFIG.replace(total_steps=1_000, eval_every=500, capacity=1_000)
+    keys = jax.vmap(jax.random.key)(jnp.arange(2))
+    outs = {}
+    for d in ("float32", dtype):
+        cfg = base.replace(replay_obs_dtype=d)
+        outs[d] = jax.jit(jax.vmap(make_train(cfg, Chain())))(keys)
+        state = jax.eval_shape(make_dqn(cfg, Chain()).start, jax.random.key(0), cfg.hyperparams())
+        obs_leaves = [x for x in jax.tree.leaves(state[0].buffer_state) if x.shape[-1:] == (5,)]
+        assert obs_leaves and all(x.dtype == jnp.dtype(d) for x in obs_leaves)
+    for a, b in zip(jax.tree.leaves(outs["float32"]), jax.tree.leaves(outs[dtype]), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_replay_obs_dtype_is_validated():
+    with pytest.raises(ConfigError, match="replay_obs_dtype"):
+        Config(replay_obs_dtype="int4")
