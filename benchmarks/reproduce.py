@@ -150,6 +150,7 @@ def row(task: str, name: str, config: Config, seeds: int, ref: Any, run: dict) -
         "curve": {
             "env_steps": run["env_steps"].tolist(),
             "eval_return": run["eval_return"].tolist(),
+            "train_return": run["train_return"].tolist(),
         },
         "config": config.to_dict(),
     }
@@ -292,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", default="benchmarks/results/reproduce")
     ap.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated config names (e.g. 'squared loss,target period 100'): run only those",
+    )
+    ap.add_argument(
         "--resume",
         action="store_true",
         help="keep the rows already in OUT/reproduce.json; train only the configs not in it",
@@ -318,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     for task, name, config, seeds, ref in tasks(
         names, args.seeds, args.total_steps, args.minatar_steps
     ):
+        if args.only is not None and name not in args.only.split(","):
+            continue
         if any(r["task"] == task and r["name"] == name and r["env"] == config.env for r in rows):
             print(f"[{task}] {config.env} {name}: already in {out}, kept", flush=True)
             continue
