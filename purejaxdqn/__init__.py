@@ -5,13 +5,17 @@ The public API::
     from purejaxdqn import Config, make_train, envs, load_params
 
     train = make_train(Config(env="CartPole-v1"))
-    out = jax.jit(jax.vmap(train))(jax.random.split(jax.random.key(0), 16))
+    out = jax.jit(jax.vmap(train))(jax.vmap(jax.random.key)(jnp.arange(16)))
 """
 
+__version__ = "0.1.0"
+
 from purejaxdqn import envs
-from purejaxdqn.config import Config, ConfigError, HyperParams, preset
-from purejaxdqn.results import load_params
-from purejaxdqn.train import DQN, TrainOutput, TrainState, make_dqn, make_env, make_train
+from purejaxdqn.config import Config, ConfigError, HyperParams
+from purejaxdqn.dqn import DQN, TrainOutput, TrainState, make_dqn, make_train
+from purejaxdqn.envs.discrete import make_env
+from purejaxdqn.presets import preset
+from purejaxdqn.rundir.files import load_params
 
 __all__ = [
     "DQN",
@@ -20,6 +24,7 @@ __all__ = [
     "HyperParams",
     "TrainOutput",
     "TrainState",
+    "__version__",
     "envs",
     "load_params",
     "make_dqn",
@@ -27,4 +32,3 @@ __all__ = [
     "make_train",
     "preset",
 ]
-__version__ = "0.1.0"

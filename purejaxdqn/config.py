@@ -19,6 +19,11 @@ import chex
 import jax.numpy as jnp
 
 REPLAY_OBS_DTYPES = ("float32", "bfloat16", "uint8", "bool")
+Q_NETWORKS = ("per_action", "state_action")
+TD_LOSSES = ("huber", "l2")
+OPTIMIZERS = ("adam", "rmsprop", "rmsprop_torch")
+# Names older config files use, and what they mean now.
+_ALIASES = {"mlp": "per_action", "mse": "l2"}
 
 
 def _static(default: Any, help: str) -> Any:
@@ -35,19 +40,24 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Everything a DQN run needs. Sizes and counts are in env steps *per seed*.
+    """Everything a run needs; sizes and counts are in env steps *per seed*.
 
-    The defaults are tuned for the default env, InvertedPendulum-v5 (see :data:`PRESETS` for
-    the others). One choice deserves a word: the Huber threshold. With ``huber_delta=1`` the
-    loss is the Nature DQN's error clipping, made for rewards clipped to [-1, 1]; with
-    unclipped rewards and returns of tens to hundreds its gradient is ``sign(td)`` for
-    nearly every sample, so Q regresses to the *median* target, the rare terminal targets
-    stop anchoring it, and Q diverges (measured here on CartPole-v1). The presets set the
-    threshold on the scale of the returns instead.
+    Defaults suit the default env, InvertedPendulum-v5; :mod:`purejaxdqn.presets` holds the
+    other envs' (why the presets set ``huber_delta`` on the scale of the returns:
+    ``docs/architecture.md``). String options have aliases kept for old config files:
+    ``q_network='mlp'`` is ``'per_action'``, ``loss='mse'`` is ``'l2'``.
     """
 
     # --- environment ---------------------------------------------------------------------
     env: str = _static("InvertedPendulum-v5", "environment name (see purejaxdqn.envs.make)")
+    env_kwargs: dict[str, Any] = dataclasses.field(
+        default_factory=dict,
+        metadata={
+            "traced": False,
+            "help": "keyword arguments for the env factory, a JSON object: the pendulum's "
+            '{"backend": "mjx"}, a Brax env\'s {"backend": "generalized"}, gymnax kwargs',
+        },
+    )
     bins: int = _static(5, "actions per dimension when a Box action space is discretized")
     # --- run length and data collection ----------------------------------------------------
     total_steps: int = _static(100_000, "env steps per seed")
@@ -89,11 +99,12 @@ class Config:
     double_q: bool = _static(False, "Double DQN: online net selects, target net evaluates")
     dueling: bool = _static(False, "dueling head: Q = V + A - mean_a A on a shared torso")
     q_network: str = _static(
-        "mlp",
-        "'mlp': one output per action; 'state_action': the notebook's Q(s, a) MLP scoring the "
-        "bins**d grid of a Box action space in one vectorized call (bins=1000 for fine actions)",
+        "per_action",
+        "'per_action': one output per action (after the conv torso, if any); 'state_action': a "
+        "Q(s, a) MLP scoring the bins**d grid of a Box action space in one vectorized call "
+        "(bins=1000 for fine actions)",
     )
-    loss: str = _static("huber", "TD loss: 'huber' (Nature DQN error clipping) or 'mse'")
+    loss: str = _static("huber", "TD loss: 'huber' (Nature DQN error clipping) or 'l2' (x^2/2)")
     optimizer: str = _static(
         "adam",
         "'adam'; 'rmsprop': the Nature/Roderick centered RMSProp (eps inside the sqrt); "
@@ -139,6 +150,13 @@ class Config:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", _int_tuple("hidden", self.hidden))
         object.__setattr__(self, "conv", _int_tuple("conv", self.conv))
+        object.__setattr__(self, "q_network", _ALIASES.get(self.q_network, self.q_network))
+        object.__setattr__(self, "loss", _ALIASES.get(self.loss, self.loss))
+        if not isinstance(self.env_kwargs, Mapping) or not all(
+            isinstance(k, str) for k in self.env_kwargs
+        ):
+            raise ConfigError(f"env_kwargs must be a JSON object, got {self.env_kwargs!r}")
+        object.__setattr__(self, "env_kwargs", dict(self.env_kwargs))
         validate(self)
 
     @property
@@ -166,9 +184,11 @@ class Config:
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
         d["conv"] = list(self.conv)
+        d["env_kwargs"] = dict(self.env_kwargs)
         return d
 
     def to_json(self) -> str:
+        """The config as a JSON string (keys sorted), as ``config.json`` holds it."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
@@ -219,104 +239,6 @@ def field_help(name: str) -> str:
     return {f.name: f.metadata["help"] for f in dataclasses.fields(Config)}[name]
 
 
-# Per-environment presets: overrides of the defaults above, tuned on this project's CPU.
-_CLASSIC_CONTROL: dict[str, Any] = {
-    "hidden": (64, 64),
-    "capacity": 50_000,
-    "batch_size": 64,
-    "lr_end_fraction": 1.0,
-    "exploration_steps": 20_000,
-    "huber_delta": 10.0,
-}
-
-PRESETS: dict[str, dict[str, Any]] = {
-    "InvertedPendulum-v5": {},
-    "InvertedPendulum-v4": {"env": "InvertedPendulum-v4"},
-    # Measured: 16 seeds, final greedy return IQM in the README.
-    "CartPole-v1": {
-        **_CLASSIC_CONTROL,
-        "env": "CartPole-v1",
-        "total_steps": 200_000,
-        "eval_every": 20_000,
-        "lr": 5e-4,
-        "gamma": 0.98,
-    },
-    # Not yet tuned (issue 6 reproduces the published numbers).
-    "Acrobot-v1": {
-        **_CLASSIC_CONTROL,
-        "env": "Acrobot-v1",
-        "total_steps": 200_000,
-        "eval_every": 20_000,
-        "lr": 5e-4,
-        "gamma": 0.99,
-        "huber_delta": 30.0,
-    },
-    "MountainCar-v0": {
-        **_CLASSIC_CONTROL,
-        "env": "MountainCar-v0",
-        "total_steps": 300_000,
-        "eval_every": 20_000,
-        "lr": 5e-4,
-        "gamma": 0.99,
-        "exploration_steps": 100_000,
-        "huber_delta": 30.0,
-    },
-}
-
-# The MinAtar paper's DQN (Young & Tian 2019; kenjyoung/MinAtar examples/dqn.py): one 3x3
-# conv of 16 channels, 128 hidden units, replay 100k, batch 32, one update per frame after
-# 5k frames, target copy every 1k, PyTorch's centered RMSprop (lr 2.5e-4, alpha 0.95, eps
-# 0.01, momentum 0.95), Huber loss, gamma 0.99, epsilon 1 -> 0.1, 5M frames. Deviation: our
-# epsilon decays from frame 0 over 105k frames (the paper's is 1 for 5k frames, then decays
-# over 100k), so it is 0.957 when learning starts and 0.1 from the same frame on.
-_MINATAR: dict[str, Any] = {
-    "conv": (16,),
-    "hidden": (128,),
-    "total_steps": 5_000_000,
-    "num_envs": 1,
-    "capacity": 100_000,
-    "batch_size": 32,
-    "learning_starts": 5_000,
-    "train_every": 1,
-    "gradient_steps": 1,
-    "target_period": 1_000,
-    "eval_every": 100_000,
-    "eval_episodes": 8,
-    "loss": "huber",
-    "huber_delta": 1.0,
-    "optimizer": "rmsprop_torch",
-    "lr": 2.5e-4,
-    "lr_end_fraction": 1.0,
-    "rms_decay": 0.95,
-    "rms_eps": 0.01,
-    "rms_momentum": 0.95,
-    "max_grad_norm": float("inf"),
-    "gamma": 0.99,
-    "eps_start": 1.0,
-    "eps_end": 0.1,
-    "exploration_steps": 105_000,
-}
-MINATAR_GAMES = ("Breakout", "SpaceInvaders", "Asterix", "Freeway", "Seaquest")
-PRESETS.update({f"{game}-MinAtar": dict(_MINATAR) for game in MINATAR_GAMES})
-
-# Final greedy return at or above which a seed counts as solved (gymnasium's reward_threshold).
-REWARD_THRESHOLDS: dict[str, float] = {
-    "InvertedPendulum-v5": 950.0,
-    "InvertedPendulum-v4": 950.0,
-    "CartPole-v1": 475.0,
-    "Acrobot-v1": -100.0,
-    "MountainCar-v0": -110.0,
-}
-
-
-def preset(env: str, **overrides: Any) -> Config:
-    """The preset config for ``env`` (defaults for envs without one) with ``overrides``."""
-    base = dict(PRESETS.get(env, {}))
-    base["env"] = env
-    base.update(overrides)
-    return Config.from_dict(base)
-
-
 RUN_ENTRIES = ("seeds", "seed", "checkpoint_every")
 
 
@@ -327,8 +249,8 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
       ConfigError: if the file cannot be read or is not a JSON object.
     """
     try:
-        raw = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ConfigError(f"{path}: cannot read a JSON config ({e})") from e
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a JSON object")
@@ -389,12 +311,12 @@ def validate(cfg: Config) -> None:
     for name in ("double_q", "dueling", "prioritized", "distributional"):
         if not isinstance(getattr(cfg, name), bool):
             raise ConfigError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
-    if cfg.q_network not in ("mlp", "state_action"):
-        raise ConfigError(f"q_network must be 'mlp' or 'state_action', got {cfg.q_network!r}")
+    if cfg.q_network not in Q_NETWORKS:
+        raise ConfigError(f"q_network must be one of {list(Q_NETWORKS)}, got {cfg.q_network!r}")
     if cfg.q_network == "state_action" and cfg.dueling:
-        raise ConfigError("dueling needs q_network='mlp' (Q(s, a) has no per-action head)")
+        raise ConfigError("dueling needs q_network='per_action' (Q(s, a) has no per-action head)")
     if cfg.q_network == "state_action" and cfg.distributional:
-        raise ConfigError("distributional needs q_network='mlp' (Q(s, a) has a scalar head)")
+        raise ConfigError("distributional needs q_network='per_action' (Q(s, a) is a scalar)")
     if not isinstance(cfg.num_atoms, int) or cfg.num_atoms < 2:
         raise ConfigError(f"num_atoms must be an integer >= 2, got {cfg.num_atoms!r}")
     if cfg.replay_obs_dtype not in REPLAY_OBS_DTYPES:
@@ -402,12 +324,10 @@ def validate(cfg: Config) -> None:
             f"replay_obs_dtype must be one of {list(REPLAY_OBS_DTYPES)}, "
             f"got {cfg.replay_obs_dtype!r}"
         )
-    if cfg.loss not in ("huber", "mse"):
-        raise ConfigError(f"loss must be 'huber' or 'mse', got {cfg.loss!r}")
-    if cfg.optimizer not in ("adam", "rmsprop", "rmsprop_torch"):
-        raise ConfigError(
-            f"optimizer must be 'adam', 'rmsprop' or 'rmsprop_torch', got {cfg.optimizer!r}"
-        )
+    if cfg.loss not in TD_LOSSES:
+        raise ConfigError(f"loss must be one of {list(TD_LOSSES)}, got {cfg.loss!r}")
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"optimizer must be one of {list(OPTIMIZERS)}, got {cfg.optimizer!r}")
     if cfg.batch_size > cfg.capacity:
         raise ConfigError(f"batch_size ({cfg.batch_size}) must be <= capacity ({cfg.capacity})")
     if cfg.learning_starts < cfg.batch_size:

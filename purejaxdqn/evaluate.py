@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from purejaxdqn.config import REWARD_THRESHOLDS, Config, ConfigError, read_config_file
+from purejaxdqn import stats
+from purejaxdqn.cli.table import fmt_ci, fmt_float, format_table
+from purejaxdqn.config import Config, ConfigError, read_config_file
+from purejaxdqn.presets import REWARD_THRESHOLDS
+from purejaxdqn.rundir import files
+from purejaxdqn.rundir.atomic import atomic_write_text
 
 EVALUATE_FILE = "evaluate.json"
 
@@ -30,10 +35,11 @@ def load_config(run_dir: Path) -> tuple[Config, dict[str, Any]]:
 def rollout_gymnasium(
     run_dir: Path, episodes: int = 10, env_id: str | None = None, seed: int = 10_000
 ) -> dict[str, Any]:
-    """Greedy returns of every saved seed's policy in gymnasium's env.
+    """Greedy returns of every saved seed's policy in gymnasium's env (the in-graph greedy
+    evaluation during training is :func:`purejaxdqn.acting.greedy_episode_returns`).
 
     Args:
-      run_dir: a run directory written by ``purejaxdqn.run``.
+      run_dir: a run directory written by ``purejaxdqn.run`` (or a sweep's ``points/<p>``).
       episodes: episodes per seed.
       env_id: gymnasium env id (default: the run's env name).
       seed: gymnasium reset seed of the first episode; episode ``e`` of policy ``s`` resets
@@ -47,13 +53,13 @@ def rollout_gymnasium(
     import jax
     import jax.numpy as jnp
 
-    from purejaxdqn import results
-    from purejaxdqn.train import make_dqn, make_env
+    from purejaxdqn.dqn import make_dqn
+    from purejaxdqn.envs.discrete import make_env
 
     config, _ = load_config(run_dir)
     env, env_params = make_env(config)
     network = make_dqn(config, env, env_params).network
-    params = results.load_params(run_dir)
+    params = files.load_params(run_dir)
     num_seeds = len(jax.tree.leaves(params)[0])
     grid = np.asarray(env.actions) if hasattr(env, "actions") else None
     env_id = env_id or config.env
@@ -80,15 +86,15 @@ def rollout_gymnasium(
                 done[s] = term or trunc
     per_seed = returns.mean(axis=1)
     threshold = REWARD_THRESHOLDS.get(config.env)
-    lo, hi = results.bootstrap_ci(per_seed)
+    final = stats.final_return_stats(per_seed)
     return {
         "env": env_id,
         "backend": "gymnasium",
         "episodes_per_seed": episodes,
         "returns": returns.tolist(),
         "mean_per_seed": per_seed.tolist(),
-        "iqm": float(results.iqm(per_seed)),
-        "ci95": [lo, hi],
+        "iqm": final.iqm if final.finite else None,
+        "ci95": list(final.ci95) if final.ci95 is not None else [None, None],
         "reward_threshold": threshold,
         "solved_fraction": None if threshold is None else float(np.mean(per_seed >= threshold)),
     }
@@ -112,18 +118,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from purejaxdqn import results
-
-    results.atomic_write_text(args.run_dir / EVALUATE_FILE, json.dumps(report, indent=2) + "\n")
+    atomic_write_text(args.run_dir / EVALUATE_FILE, json.dumps(report, indent=2) + "\n")
     print(f"{report['env']} in gymnasium, {args.episodes} episodes per seed:")
     for s, m in enumerate(report["mean_per_seed"]):
         print(f"  seed {s:3d}: {m:9.2f}")
-    lo, hi = report["ci95"]
-    rows = [("return IQM", f"{report['iqm']:.1f}  (95% CI {lo:.1f} .. {hi:.1f})")]
+    rows = [("return IQM", f"{fmt_float(report['iqm'])}  ({fmt_ci(report['ci95'])})")]
     if report["solved_fraction"] is not None:
         rows.append(("solved fraction", f"{report['solved_fraction']:.2f}"))
     rows.append(("written", str(args.run_dir / EVALUATE_FILE)))
-    print(results.format_table(rows))
+    print(format_table(rows))
     return 0
 
 

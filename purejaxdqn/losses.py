@@ -1,4 +1,4 @@
-"""TD errors and losses for a single transition; batch them with ``jax.vmap``.
+"""TD errors and losses: rlax-style functions of one transition, and their batch means.
 
 Names follow rlax: ``q_tm1`` are the Q-values at the state where action ``a_tm1`` was taken,
 ``r_t`` and ``discount_t`` the reward and discount of the transition (``discount_t`` is
@@ -180,3 +180,91 @@ def categorical_q_learning_loss(
     p_t = jax.nn.softmax(logits_t[a_t])
     target = jax.lax.stop_gradient(categorical_projection(r_t + discount_t * z, p_t, z))
     return -jnp.sum(target * jax.nn.log_softmax(logits_tm1[a_tm1]))
+
+
+# --------------------------------------------------------------------------------------------
+# Batch losses: the per-transition functions above, vmapped over a batch [B].
+# --------------------------------------------------------------------------------------------
+
+TD_LOSSES = ("huber", "l2")
+
+
+def td_loss(
+    q_tm1: chex.Array,
+    a_tm1: chex.Array,
+    r_t: chex.Array,
+    discount_t: chex.Array,
+    q_t: chex.Array,
+    q_t_selector: chex.Array | None = None,
+    *,
+    kind: str = "huber",
+    huber_delta: chex.Numeric = 1.0,
+    weights: chex.Array | None = None,
+) -> tuple[chex.Array, chex.Array]:
+    """Mean one-step TD loss over a batch.
+
+    Args:
+      q_tm1: online Q-values at the first states, ``[B, A]`` (or any ``[B, A']`` whose column
+        ``a_tm1`` holds the taken action's value).
+      a_tm1: actions taken, ``[B]`` int.
+      r_t: (n-step) rewards, ``[B]``.
+      discount_t: bootstrap discounts, ``[B]`` (0 after a termination, ``gamma^m`` after a
+        truncation or none).
+      q_t: target-network Q-values at the bootstrap states, ``[B, A]``.
+      q_t_selector: online Q-values at the bootstrap states, ``[B, A]``: Double DQN's action
+        selector; ``None`` for the max over ``q_t``.
+      kind: ``"huber"`` or ``"l2"`` (``0.5 x^2``).
+      huber_delta: the Huber threshold.
+      weights: per-item loss weights ``[B]`` (prioritized replay); default 1.
+
+    Returns:
+      ``(loss [], td_errors [B])``.
+    """
+    chex.assert_rank([q_tm1, q_t, a_tm1, r_t, discount_t], [2, 2, 1, 1, 1])
+    r_t = r_t.astype(q_tm1.dtype)
+    if q_t_selector is None:
+        td = jax.vmap(q_learning_td_error)(q_tm1, a_tm1, r_t, discount_t, q_t)
+    else:
+        td = jax.vmap(double_q_learning_td_error)(q_tm1, a_tm1, r_t, discount_t, q_t, q_t_selector)
+    if kind == "huber":
+        per_item = huber_loss(td, huber_delta)
+    elif kind == "l2":
+        per_item = l2_loss(td)
+    else:
+        raise ValueError(f"td_loss: kind must be one of {list(TD_LOSSES)}, got {kind!r}")
+    if weights is not None:
+        per_item = weights * per_item
+    return jnp.mean(per_item), td
+
+
+def categorical_td_loss(
+    logits_tm1: chex.Array,
+    a_tm1: chex.Array,
+    r_t: chex.Array,
+    discount_t: chex.Array,
+    logits_t: chex.Array,
+    a_t: chex.Array,
+    z: chex.Array,
+    weights: chex.Array | None = None,
+) -> tuple[chex.Array, chex.Array]:
+    """Mean C51 loss over a batch (cross-entropy to the projected target distribution).
+
+    Args:
+      logits_tm1: online logits at the first states, ``[B, A, K]``.
+      a_tm1: actions taken, ``[B]`` int.
+      r_t: (n-step) rewards, ``[B]``.
+      discount_t: bootstrap discounts, ``[B]`` (0 after a termination).
+      logits_t: target-network logits at the bootstrap states, ``[B, A, K]``.
+      a_t: bootstrap actions, ``[B]`` int (target net's greedy, or online net's for Double).
+      z: the support, ``[K]``.
+      weights: per-item loss weights ``[B]`` (prioritized replay); default 1.
+
+    Returns:
+      ``(loss [], per_item_loss [B])``; the per-item losses are unweighted.
+    """
+    chex.assert_rank([logits_tm1, logits_t, a_tm1, a_t], [3, 3, 1, 1])
+    per_item = jax.vmap(categorical_q_learning_loss, in_axes=(0, 0, 0, 0, 0, 0, None))(
+        logits_tm1, a_tm1, r_t.astype(jnp.float32), discount_t, logits_t, a_t, z
+    )
+    weighted = per_item if weights is None else weights * per_item
+    return jnp.mean(weighted), per_item

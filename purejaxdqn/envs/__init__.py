@@ -14,6 +14,7 @@ Register your own (see ``docs/custom_env.md``) with :func:`register`.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from typing import Any
 
@@ -118,8 +119,9 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
 
         env = GymnaxEnv(name, **kwargs)
         return env, env.default_params
+    close = difflib.get_close_matches(name, known_names(), n=5, cutoff=0.5)
+    hint = f"closest: {', '.join(close)}" if close else f"{len(known_names())} known names"
     raise ValueError(
-        f"unknown env {name!r}. Known names: {', '.join(known_names())}. Also accepted: "
-        "'brax:<name>' for any Brax env (e.g. 'brax:hopper'), and names added with "
-        "purejaxdqn.envs.register."
+        f"unknown env {name!r} ({hint}; see purejaxdqn.envs.known_names()); also accepted: "
+        "'brax:<name>' for any Brax env and names added with purejaxdqn.envs.register"
     )

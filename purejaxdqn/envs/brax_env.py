@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from purejaxdqn.envs.autoreset import select_reset
 from purejaxdqn.envs.spaces import Box
 
 __all__ = ["BraxEnv", "BraxParams", "BraxState"]
@@ -106,11 +107,9 @@ class BraxEnv:
         final_obs = jnp.asarray(bs.obs, jnp.float32)
         terminated = bs.done > 0.5
         truncated = t >= params.episode_length
-        end = terminated | truncated
         reset_obs, reset_state = self.reset(key, params)
-        obs = jnp.where(end, reset_obs, final_obs)
-        new_state = jax.tree_util.tree_map(
-            lambda r, n: jnp.where(end, r, n), reset_state, BraxState(bs, t)
+        obs, new_state = select_reset(
+            terminated | truncated, reset_obs, reset_state, final_obs, BraxState(bs, t)
         )
         reward = jnp.asarray(bs.reward, jnp.result_type(float))
         return obs, new_state, reward, terminated, truncated, {"final_obs": final_obs}

@@ -25,6 +25,7 @@ import numpy as np
 from flax import struct
 from gymnax.environments import spaces as gspaces
 
+from purejaxdqn.envs.autoreset import select_reset
 from purejaxdqn.envs.spaces import Box, Discrete, Space
 
 __all__ = ["GymnaxEnv", "GymnaxState", "convert_space"]
@@ -151,10 +152,8 @@ class GymnaxEnv:
             terminated = jnp.asarray(done, bool)
             truncated = jnp.zeros((), bool)
         reset_obs, reset_state = self.reset(k_reset, params)
-        end = terminated | truncated
-        obs = jnp.where(end, reset_obs, final_obs)
-        new_state = jax.tree_util.tree_map(
-            lambda r, n: jnp.where(end, r, n), reset_state, GymnaxState(env_state)
+        obs, new_state = select_reset(
+            terminated | truncated, reset_obs, reset_state, final_obs, GymnaxState(env_state)
         )
         reward = jnp.asarray(reward, jnp.result_type(float))
         return obs, new_state, reward, terminated, truncated, {"final_obs": final_obs}

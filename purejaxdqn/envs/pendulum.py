@@ -37,6 +37,7 @@ import mujoco
 import numpy as np
 from flax import struct
 
+from purejaxdqn.envs.autoreset import select_reset
 from purejaxdqn.envs.spaces import Box
 
 __all__ = ["InvertedPendulum", "PendulumParams", "PendulumState", "model_path", "load_model"]
@@ -360,10 +361,10 @@ class InvertedPendulum:
             reward = jnp.ones((), final_obs.dtype)
         else:
             reward = jnp.where(terminated, 0.0, 1.0).astype(final_obs.dtype)
-        done = terminated | truncated
         reset_obs, reset_state = self.reset(key, params)
-        obs = jnp.where(done, reset_obs, final_obs)
-        new_state = jax.tree_util.tree_map(lambda r, n: jnp.where(done, r, n), reset_state, nxt)
+        obs, new_state = select_reset(
+            terminated | truncated, reset_obs, reset_state, final_obs, nxt
+        )
         return obs, new_state, reward, terminated, truncated, {"final_obs": final_obs}
 
     # -- physics --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Replay memory: Flashbax buffers behind one small functional interface."""
+"""Replay buffers: Flashbax buffers behind one small functional interface."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for purejaxdqn.results: statistics against hand computations, files, plots."""
+"""Tests for purejaxdqn.rundir: atomic files, metrics, summary, plots, params, run state."""
 
 from __future__ import annotations
 
@@ -6,141 +6,17 @@ import csv
 import json
 import math
 import os
-import warnings
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import scipy.stats
 
-from purejaxdqn import results
+from purejaxdqn import rundir
+from purejaxdqn.config import ConfigError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-# --------------------------------------------------------------------------------------------
-# iqm
-# --------------------------------------------------------------------------------------------
-
-
-def test_iqm_n_divisible_by_4_is_mean_of_middle_half():
-    x = [10.0, 0.0, 3.0, 100.0, 4.0, 1.0, 5.0, -50.0]
-    # sorted: -50 0 | 1 3 4 5 | 10 100 -> middle half 1, 3, 4, 5
-    assert results.iqm(x) == pytest.approx((1 + 3 + 4 + 5) / 4)
-    assert isinstance(results.iqm(x), float)
-
-
-def test_iqm_n_not_divisible_by_4_follows_trim_mean():
-    # trim_mean cuts floor(0.25 * n) from each end.
-    # n = 6: cut 1 each end. sorted -3 | 2 4 7 9 | 100
-    assert results.iqm([9.0, -3.0, 2.0, 7.0, 4.0, 100.0]) == pytest.approx((2 + 4 + 7 + 9) / 4)
-    # n = 5: cut 1 each end. sorted 1 | 2 3 4 | 50
-    assert results.iqm([50.0, 1.0, 4.0, 2.0, 3.0]) == pytest.approx(3.0)
-    # n = 3: floor(0.75) = 0, nothing is cut -> plain mean.
-    assert results.iqm([0.0, 1.0, 8.0]) == pytest.approx(3.0)
-
-
-def test_iqm_axis():
-    x = np.array([[1.0, 2.0, 3.0, 100.0], [4.0, 4.0, 4.0, 4.0]])
-    np.testing.assert_allclose(results.iqm(x, axis=1), [2.5, 4.0])
-    np.testing.assert_allclose(results.iqm(x.T, axis=0), [2.5, 4.0])
-
-
-# --------------------------------------------------------------------------------------------
-# bootstrap_ci
-# --------------------------------------------------------------------------------------------
-
-
-def test_bootstrap_ci_two_points_hand_computed():
-    # With x = [0, 1] the IQM of a resample is its mean: 0, 0.5 or 1 with probabilities
-    # 1/4, 1/2, 1/4. The 2.5% and 97.5% percentiles are therefore 0 and 1.
-    lo, hi = results.bootstrap_ci([0.0, 1.0])
-    assert (lo, hi) == (0.0, 1.0)
-
-
-def test_bootstrap_ci_brackets_iqm_and_matches_independent_bootstrap():
-    x = np.random.default_rng(3).normal(10.0, 2.0, size=16)
-    lo, hi = results.bootstrap_ci(x, n_resamples=20000)
-    value = results.iqm(x)
-    assert lo < value < hi
-    # Independent percentile bootstrap written with NumPy and a different generator.
-    idx = np.random.default_rng(12345).integers(0, x.size, size=(20000, x.size))
-    boot = np.sort(x[idx], axis=1)[:, 4:12].mean(axis=1)  # IQM of 16 values: middle 8
-    ref_lo, ref_hi = np.percentile(boot, [2.5, 97.5])
-    tol = 0.05 * (ref_hi - ref_lo)  # Monte Carlo error of the percentiles
-    assert lo == pytest.approx(ref_lo, abs=tol)
-    assert hi == pytest.approx(ref_hi, abs=tol)
-
-
-def test_bootstrap_ci_shrinks_with_more_seeds():
-    rng = np.random.default_rng(0)
-    few = rng.normal(size=8)
-    many = rng.normal(size=256)
-    lo_few, hi_few = results.bootstrap_ci(few)
-    lo_many, hi_many = results.bootstrap_ci(many)
-    assert hi_many - lo_many < 0.5 * (hi_few - lo_few)
-
-
-def test_bootstrap_ci_reproducible_with_seed():
-    x = np.random.default_rng(1).normal(size=10)
-    assert results.bootstrap_ci(x, seed=7) == results.bootstrap_ci(x, seed=7)
-    assert results.bootstrap_ci(x, seed=7) != results.bootstrap_ci(x, seed=8)
-
-
-def test_bootstrap_ci_other_statistic_and_confidence():
-    x = np.random.default_rng(2).normal(size=32)
-    lo95, hi95 = results.bootstrap_ci(x, statistic=np.mean)
-    lo50, hi50 = results.bootstrap_ci(x, statistic=np.mean, confidence=0.5)
-    assert lo95 < lo50 < np.mean(x) < hi50 < hi95
-
-
-@pytest.mark.parametrize("x", [[3.5], [2.0, 2.0, 2.0, 2.0], np.full(64, -1.25)])
-def test_bootstrap_ci_degenerate(x):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        lo, hi = results.bootstrap_ci(x)
-    assert lo == hi == float(np.asarray(x)[0])
-    assert not math.isnan(lo)
-
-
-def test_bootstrap_ci_rejects_bad_input():
-    with pytest.raises(ValueError):
-        results.bootstrap_ci(np.zeros((2, 3)))
-    with pytest.raises(ValueError):
-        results.bootstrap_ci([])
-
-
-# --------------------------------------------------------------------------------------------
-# curve_stats
-# --------------------------------------------------------------------------------------------
-
-
-def test_curve_stats_matches_per_column_bootstrap_ci():
-    # scipy draws one index matrix per resample batch and applies it to every column, so each
-    # column sees the same resamples as a 1-D bootstrap with the same seed. Only floating
-    # point summation order can differ, hence the tight tolerance instead of equality.
-    returns = np.random.default_rng(4).normal(size=(64, 50)).cumsum(axis=1)
-    center, lo, hi = results.curve_stats(returns, seed=3)
-    assert center.shape == lo.shape == hi.shape == (50,)
-    for t in range(0, 50, 7):
-        ref = results.bootstrap_ci(returns[:, t], n_resamples=1000, seed=3)
-        np.testing.assert_allclose((lo[t], hi[t]), ref, rtol=1e-12, atol=1e-12)
-        assert center[t] == pytest.approx(results.iqm(returns[:, t]))
-    assert np.all(lo <= center) and np.all(center <= hi)
-
-
-def test_curve_stats_single_seed_and_constant_columns():
-    curve = np.array([[1.0, 2.0, 3.0]])
-    center, lo, hi = results.curve_stats(curve)
-    np.testing.assert_array_equal(center, curve[0])
-    np.testing.assert_array_equal(lo, curve[0])
-    np.testing.assert_array_equal(hi, curve[0])
-
-    returns = np.stack([np.array([5.0, 1.0, 7.0]), np.array([5.0, 2.0, 7.0])] * 4)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        center, lo, hi = results.curve_stats(returns)
-    np.testing.assert_array_equal(lo[[0, 2]], [5.0, 7.0])
-    np.testing.assert_array_equal(hi[[0, 2]], [5.0, 7.0])
-    assert lo[1] < hi[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,24 +26,24 @@ def test_curve_stats_single_seed_and_constant_columns():
 
 def test_atomic_write_overwrites_and_leaves_no_temp_files(tmp_path):
     path = tmp_path / "sub" / "file.txt"
-    results.atomic_write_text(path, "first")
-    results.atomic_write_text(path, "second ✓")
+    rundir.atomic_write_text(path, "first")
+    rundir.atomic_write_text(path, "second ✓")
     assert path.read_text(encoding="utf-8") == "second ✓"
-    results.atomic_write_bytes(path, b"\x00\x01")
+    rundir.atomic_write_bytes(path, b"\x00\x01")
     assert path.read_bytes() == b"\x00\x01"
     assert os.listdir(path.parent) == ["file.txt"]
 
 
 def test_atomic_write_failure_keeps_old_file(tmp_path, monkeypatch):
     path = tmp_path / "file.txt"
-    results.atomic_write_text(path, "old")
+    rundir.atomic_write_text(path, "old")
 
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
-        results.atomic_write_text(path, "new")
+        rundir.atomic_write_text(path, "new")
     assert path.read_text() == "old"
     assert os.listdir(tmp_path) == ["file.txt"]
 
@@ -180,7 +56,7 @@ def test_write_config(tmp_path):
         "layers": (64, 64),
         "nested": {"b": 1, "a": np.array([1.0, 2.0])},
     }
-    results.write_config(tmp_path, config)
+    rundir.write_config(tmp_path, config)
     text = (tmp_path / "config.json").read_text()
     loaded = json.loads(text)
     assert loaded == {
@@ -216,7 +92,7 @@ def test_metrics_csv_round_trip(tmp_path, shared_steps):
     n_seeds, n_points = 3, 5
     metrics = _metrics(n_seeds, n_points, shared_steps)
     metrics["eval_return"][0, 0] = np.float32(1.0) / np.float32(3.0)  # needs 9 digits
-    results.write_metrics_csv(tmp_path, metrics)
+    rundir.write_metrics_csv(tmp_path, metrics)
 
     with open(tmp_path / "metrics.csv", newline="") as f:
         reader = csv.reader(f)
@@ -246,7 +122,7 @@ def test_metrics_csv_round_trip(tmp_path, shared_steps):
             assert original.dtype.type(float(values[name])) == original, name
     assert rows[0][header.index("epsilon")] == "0.1"  # float32 written short, not 0.10000000149
 
-    read = results.read_metrics_csv(tmp_path)
+    read = rundir.read_metrics_csv(tmp_path)
     np.testing.assert_array_equal(read["env_steps"], steps)
     np.testing.assert_array_equal(read["eval_return"].astype(np.float32), metrics["eval_return"])
     np.testing.assert_array_equal(read["q_mean"], metrics["q_mean"])
@@ -256,17 +132,17 @@ def test_metrics_csv_validation(tmp_path):
     metrics = _metrics(2, 3)
     del metrics["loss"]
     with pytest.raises(KeyError, match="loss"):
-        results.write_metrics_csv(tmp_path, metrics)
+        rundir.write_metrics_csv(tmp_path, metrics)
     metrics = _metrics(2, 3)
     metrics["q_mean"] = np.zeros((3, 2))
     with pytest.raises(ValueError, match="q_mean"):
-        results.write_metrics_csv(tmp_path, metrics)
+        rundir.write_metrics_csv(tmp_path, metrics)
     assert not (tmp_path / "metrics.csv").exists()
 
 
 def test_summarize_hand_example(tmp_path):
     final = np.array([500.0, 480.0, 500.0, 200.0, 495.0], dtype=np.float32)
-    summary = results.summarize(
+    summary = rundir.summarize(
         "CartPole-v1",
         final,
         reward_threshold=475.0,
@@ -297,12 +173,12 @@ def test_summarize_hand_example(tmp_path):
 
     # Plain JSON types only: strict JSON round trip gives the same dict.
     assert json.loads(json.dumps(summary, allow_nan=False)) == summary
-    results.write_summary(tmp_path, summary)
+    rundir.write_summary(tmp_path, summary)
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
 
 
 def test_summarize_without_threshold_and_single_seed():
-    summary = results.summarize("Pendulum", np.array([-150.0]), None, 100, 1.0, 0.0, 100)
+    summary = rundir.summarize("Pendulum", np.array([-150.0]), None, 100, 1.0, 0.0, 100)
     assert summary["solved_fraction"] is None
     assert summary["solved_seeds"] is None
     assert summary["reward_threshold"] is None
@@ -313,7 +189,7 @@ def test_summarize_without_threshold_and_single_seed():
 
 
 def test_summarize_nan_seed_is_strict_json():
-    summary = results.summarize("X", np.array([1.0, np.nan, 3.0]), 2.0, 10, 1.0, 1.0, 10)
+    summary = rundir.summarize("X", np.array([1.0, np.nan, 3.0]), 2.0, 10, 1.0, 1.0, 10)
     assert summary["final_return_per_seed"] == [1.0, None, 3.0]
     assert summary["final_return_ci95"] == [None, None]
     assert summary["solved_seeds"] == 1
@@ -329,7 +205,7 @@ def test_summarize_nan_seed_is_strict_json():
 def test_plot_learning_curve_writes_png(tmp_path, n_seeds, threshold):
     steps = np.linspace(0, 100_000, 20)
     returns = np.random.default_rng(6).normal(size=(n_seeds, 20)).cumsum(axis=1) * 10 + 200
-    path = results.plot_learning_curve(tmp_path, steps, returns, "CartPole-v1", threshold)
+    path = rundir.plot_learning_curve(tmp_path, steps, returns, "CartPole-v1", threshold)
     assert path == tmp_path / "learning_curve.png"
     data = path.read_bytes()
     assert data[:8] == PNG_MAGIC
@@ -339,7 +215,7 @@ def test_plot_learning_curve_writes_png(tmp_path, n_seeds, threshold):
 
 def test_plot_learning_curve_shape_mismatch(tmp_path):
     with pytest.raises(ValueError):
-        results.plot_learning_curve(tmp_path, np.arange(5), np.zeros((2, 4)), "x")
+        rundir.plot_learning_curve(tmp_path, np.arange(5), np.zeros((2, 4)), "x")
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,11 +254,11 @@ def _assert_tree_equal(actual, expected):
 
 def test_params_round_trip_and_seed_slicing(tmp_path):
     params = _params(3)
-    path = results.save_params(tmp_path, params)
+    path = rundir.save_params(tmp_path, params)
     assert path == tmp_path / "params.msgpack"
     assert os.listdir(tmp_path) == ["params.msgpack"]
 
-    _assert_tree_equal(results.load_params(tmp_path), params)
+    _assert_tree_equal(rundir.load_params(tmp_path), params)
     for seed in (0, 2, -1):
         expected = {
             "params": {
@@ -391,48 +267,163 @@ def test_params_round_trip_and_seed_slicing(tmp_path):
             },
             "step": params["step"][seed],
         }
-        loaded = results.load_params(tmp_path, seed=seed)
+        loaded = rundir.load_params(tmp_path, seed=seed)
         assert loaded["params"]["Dense_0"]["kernel"].shape == (4, 8)
         _assert_tree_equal(loaded, expected)
     with pytest.raises(IndexError):
-        results.load_params(tmp_path, seed=3)
+        rundir.load_params(tmp_path, seed=3)
 
 
 def test_save_params_accepts_jax_arrays(tmp_path):
     jnp = pytest.importorskip("jax.numpy")
     params = {"Dense_0": {"kernel": jnp.ones((2, 3, 4)), "bias": jnp.zeros((2, 4), jnp.int32)}}
-    results.save_params(tmp_path, params)
-    loaded = results.load_params(tmp_path, seed=1)
+    rundir.save_params(tmp_path, params)
+    loaded = rundir.load_params(tmp_path, seed=1)
     np.testing.assert_array_equal(loaded["Dense_0"]["kernel"], np.ones((3, 4), np.float32))
     assert loaded["Dense_0"]["bias"].dtype == np.int32
 
 
 def test_save_params_rejects_inconsistent_seed_axis(tmp_path):
     with pytest.raises(ValueError):
-        results.save_params(tmp_path, {"a": np.zeros((2, 3)), "b": np.zeros((3, 3))})
+        rundir.save_params(tmp_path, {"a": np.zeros((2, 3)), "b": np.zeros((3, 3))})
     with pytest.raises(ValueError):
-        results.save_params(tmp_path, {"a": np.float32(1.0)})
+        rundir.save_params(tmp_path, {"a": np.float32(1.0)})
+
+
+def test_summarize_statistics_against_scipy():
+    final = np.random.default_rng(10).normal(50.0, 5.0, size=9)
+    summary = rundir.summarize("X", final, None, 10, 1.0, 2.0, 90)
+    assert summary["final_return_iqm"] == pytest.approx(scipy.stats.trim_mean(final, 0.25))
+    reference = scipy.stats.bootstrap(
+        (final,),
+        lambda s, axis: scipy.stats.trim_mean(s, 0.25, axis=axis),
+        n_resamples=2000,
+        method="percentile",
+        rng=np.random.default_rng(0),
+    ).confidence_interval
+    assert summary["final_return_ci95"] == pytest.approx([reference.low, reference.high])
+    assert summary["env_steps_per_second"] == 45.0
 
 
 # --------------------------------------------------------------------------------------------
-# Printout and run state
+# jsonable, fsync_dir
 # --------------------------------------------------------------------------------------------
 
 
-def test_format_table():
-    table = results.format_table([("env", "CartPole-v1"), ("final IQM", "500.0"), ("x", "")])
-    assert table.splitlines() == ["env        CartPole-v1", "final IQM  500.0", "x"]
-    assert results.format_table([]) == ""
+def test_jsonable_converts_to_plain_types():
+    value = {
+        1: (np.int32(3), np.bool_(True), Path("a/b")),
+        "x": np.array([[1.5, np.nan]]),
+        "inf": np.float32(np.inf),
+        "none": None,
+    }
+    assert rundir.jsonable(value, finite_only=False) == {
+        "1": [3, True, "a/b"],
+        "x": [[1.5, pytest.approx(math.nan, nan_ok=True)]],
+        "inf": math.inf,
+        "none": None,
+    }
+    strict = rundir.jsonable(value, finite_only=True)
+    assert strict["x"] == [[1.5, None]] and strict["inf"] is None
+    assert type(strict["1"][0]) is int and type(strict["1"][1]) is bool
+    with pytest.raises(TypeError):
+        rundir.jsonable(object(), finite_only=True)
+
+
+def test_fsync_dir_ignores_missing_directories(tmp_path):
+    rundir.fsync_dir(tmp_path)
+    rundir.fsync_dir(tmp_path / "missing")
+
+
+# --------------------------------------------------------------------------------------------
+# Run directory location and identity
+# --------------------------------------------------------------------------------------------
+
+
+def test_default_run_dir_and_run_entries():
+    path = rundir.default_run_dir("ns:Env/v1", prefix="sweep-")
+    assert path.parent == Path("runs")
+    assert path.name.startswith("sweep-ns_Env_v1-") and "/" not in path.name
+    assert rundir.run_entries(4, 2, None) == {"seeds": 4, "seed": 2}
+    assert rundir.run_entries(4, 2, 100) == {"seeds": 4, "seed": 2, "checkpoint_every": 100}
+
+
+def test_check_run_dir(tmp_path):
+    expected = {"env": "X", "lr": 0.001, "hidden": [8], **rundir.run_entries(2, 0, None)}
+    rundir.check_run_dir(tmp_path / "missing", expected)  # a new directory is fine
+    rundir.check_run_dir(tmp_path, expected)  # so is one without config.json
+    rundir.write_config(tmp_path, expected)
+    rundir.check_run_dir(tmp_path, expected)  # the same run (resumed or rerun)
+    with pytest.raises(ConfigError, match="already holds a different run"):
+        rundir.check_run_dir(tmp_path, {**expected, "lr": 0.002})
+    (tmp_path / "config.json").write_text("{broken")
+    with pytest.raises(ConfigError, match="already holds a different run"):
+        rundir.check_run_dir(tmp_path, expected)
+    afile = tmp_path / "file"
+    afile.write_text("")
+    with pytest.raises(ConfigError, match="exists and is not a directory") as info:
+        rundir.check_run_dir(afile, expected)
+    assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------
+# Sweep plot
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["grid", "uniform"])
+def test_plot_sweep_takes_any_dimension_objects(tmp_path, kind):
+    dims = [
+        SimpleNamespace(name="lr", kind=kind, log_scale=True),
+        SimpleNamespace(name="gamma", kind="choice", log_scale=False),
+    ]
+    points = [{"lr": lr, "gamma": g} for lr in (1e-4, 1e-3, 1e-2) for g in (0.9, 0.99)]
+    final = np.random.default_rng(11).normal(size=(6, 4))
+    final[0, 0] = np.nan  # dropped from its value's statistics
+    path = tmp_path / "sweep.png"
+    rundir.plot_sweep(path, dims, points, final, title="t")
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    assert os.listdir(tmp_path) == ["sweep.png"]
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------
+
+
+def test_checkpointer_round_trip(tmp_path):
+    jax = pytest.importorskip("jax")
+    state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "key": jax.random.key(3)}
+    metrics = {"eval_return": np.ones((2, 4), np.float32)}
+    ckpt = rundir.Checkpointer(tmp_path)
+    assert ckpt.latest() is None
+    ckpt.save(state, metrics, 4, {"seeds": 2})
+    path = ckpt.save(state, metrics, 6, {"seeds": 2})
+    assert ckpt.latest() == path and path.parent.name == rundir.CHECKPOINT_DIR
+    assert rundir.Checkpointer.read_meta(path)["seeds"] == 2
+    like = jax.eval_shape(lambda: state)
+    restored, rows, period = rundir.Checkpointer.restore(path, like)
+    assert period == 6
+    np.testing.assert_array_equal(restored["w"], state["w"])
+    np.testing.assert_array_equal(
+        jax.random.key_data(restored["key"]), jax.random.key_data(state["key"])
+    )
+    np.testing.assert_array_equal(rows["eval_return"], metrics["eval_return"])
+
+
+# --------------------------------------------------------------------------------------------
+# Run state
+# --------------------------------------------------------------------------------------------
 
 
 def test_run_markers(tmp_path):
     run_dir = tmp_path / "run"
-    assert not results.is_complete(run_dir)
-    results.mark_incomplete(run_dir)
+    assert not rundir.is_complete(run_dir)
+    rundir.mark_incomplete(run_dir)
     assert (run_dir / "RUNNING").exists()
-    assert not results.is_complete(run_dir)
-    results.mark_complete(run_dir)
-    assert results.is_complete(run_dir)
+    assert not rundir.is_complete(run_dir)
+    rundir.mark_complete(run_dir)
+    assert rundir.is_complete(run_dir)
     assert os.listdir(run_dir) == []
-    results.mark_complete(run_dir)  # idempotent
-    assert results.is_complete(run_dir)
+    rundir.mark_complete(run_dir)  # idempotent
+    assert rundir.is_complete(run_dir)

@@ -1,11 +1,11 @@
-"""Q-networks.
+"""Q-network modules.
 
 Two families, both mapping observations ``[..., *obs_shape]`` to Q-values ``[..., A]``, both
 on the same :class:`Torso` (optional 3x3 convolutions for image observations, then flatten):
 
 * :class:`QNetwork`: an MLP with one output per discrete action, optionally with a dueling
   head (value and mean-subtracted advantage streams).
-* :class:`StateActionQNetwork`: the notebook's ``Q(s, a)``, an MLP that takes the state and a
+* :class:`StateActionQNetwork`: ``Q(s, a)``, an MLP that takes the state and a
   continuous action and outputs one scalar, evaluated over a whole action grid ``[K, d]`` in
   one vectorized call.
 """
@@ -163,7 +163,7 @@ class QNetwork(nn.Module):
 
 
 class StateActionQNetwork(nn.Module):
-    """The notebook's ``Q(s, a)``: an MLP on ``[state, action]`` with one scalar output.
+    """``Q(s, a)``: an MLP on ``[state, action]`` with one scalar output.
 
     Applied to observations it scores every row of a fixed action grid in one vectorized
     call, so it is a drop-in for a K-output head: ``[..., *obs_shape] -> [..., K]``, and

@@ -1,0 +1,65 @@
+"""What both commands do between a validated request and the report: drive the engine with a
+progress bar, checkpoints and log lines on stderr."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from purejaxdqn.cli.progress import Progress
+from purejaxdqn.engine import engine
+from purejaxdqn.engine.layout import Layout, RunAxis
+from purejaxdqn.rundir.checkpoint import Checkpointer
+
+
+def log(line: str) -> None:
+    """One line on stderr, flushed."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def train(
+    build: Callable[..., Any],
+    axis: RunAxis,
+    out: Path,
+    *,
+    quiet: bool,
+    checkpoint_every: int | None,
+    resume: bool,
+    meta: dict[str, Any],
+    max_memory_bytes: int | None = None,
+    before_compile: Callable[[Layout], None] | None = None,
+) -> engine.EngineResult:
+    """Runs ``axis`` through the engine with a progress bar on stderr.
+
+    Args:
+      build: ``build(progress_fn) -> trainer``.
+      axis: points x seeds.
+      out: the run directory (its ``checkpoints/`` folder holds the checkpoints).
+      quiet: no progress bar.
+      checkpoint_every: env steps per seed between checkpoints (``None``: none).
+      resume: continue from the latest checkpoint in ``out``.
+      meta: facts saved with every checkpoint.
+      max_memory_bytes: memory limit per device (default: the device's).
+      before_compile: called with the layout once it is known to fit.
+    """
+    config = axis.configs[0]
+    segment = checkpoint_every // config.eval_every if checkpoint_every else None
+    store = None
+    if checkpoint_every or resume:
+        store = Checkpointer(out, meta, writer=jax.process_index() == 0)
+    progress = Progress(config.total_steps, axis.runs, enabled=not quiet)
+    return engine.execute(
+        build,
+        axis,
+        max_memory_bytes=max_memory_bytes,
+        segment_periods=segment,
+        checkpoints=store,
+        resume=resume,
+        progress=progress,
+        log=log,
+        before_compile=before_compile,
+    )
