@@ -89,73 +89,19 @@ def epsilon_at(hp: HyperParams, env_steps: jax.Array) -> jax.Array:
     return acting.linear_epsilon(hp.eps_start, hp.eps_end, hp.exploration_steps, env_steps)
 
 
-def make_dqn(
+def make_iteration(
     config: Config,
-    env: Environment | None = None,
-    env_params: EnvParams = None,
-    progress: ProgressFn | None = None,
-) -> DQN:
-    """Builds the pure functions of a DQN run.
-
-    Args:
-      config: the config; its static fields fix every shape.
-      env: an env with a ``Discrete`` action space; default: :func:`make_env` of the config.
-      env_params: its parameters (default: ``env.default_params``).
-      progress: optional host function called from inside the program
-        (``jax.debug.callback``) after every evaluation, once per seed.
-
-    Raises:
-      ConfigError: an action space that is not discrete, or a network the env's
-        observations cannot feed.
-    """
-    if env is None:
-        env, env_params = make_env(config)
-    elif env_params is None:
-        env_params = env.default_params
-    space = env.action_space(env_params)
-    if not isinstance(space, Discrete):
-        raise ConfigError(f"DQN needs a Discrete action space, got {space!r}; wrap with Discretize")
-    obs_shape = tuple(env.observation_space(env_params).shape)
+    env_params: EnvParams,
+    act: Callable[[Params, jax.Array, PRNGKey, jax.Array], jax.Array],
+    learn_phase: Callable[..., tuple[TrainState, jax.Array, jax.Array]],
+    buffer: replay_lib.ReplayBuffer,
+    v_step: Callable[..., tuple],
+) -> Callable[[tuple, jax.Array], tuple[tuple, None]]:
+    """The scan body of training: ``iteration((state, hp, stats), t) -> ((state, hp, stats),
+    None)`` for one vector step ``t`` of ``num_envs`` envs (act, step, store, then maybe
+    learn and update the target network)."""
     n = config.num_envs
-    iters_per_eval = config.eval_every // n
     cadence = learning_cadence(config)
-    network = make_network(config, env, space.n, obs_shape)
-    buffer = replay_lib.make_replay(config)
-    learn_phase = make_learn_phase(config, network, buffer)
-    v_reset = jax.vmap(env.reset, in_axes=(0, None))
-    v_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
-
-    def act(params: Params, obs: jax.Array, key: PRNGKey, epsilon: jax.Array) -> jax.Array:
-        return acting.epsilon_greedy(network.apply(params, obs), key, epsilon)
-
-    def greedy_returns(params: Params, key: PRNGKey) -> jax.Array:
-        q_fn = lambda obs: network.apply(params, obs)
-        return acting.greedy_episode_returns(env, env_params, q_fn, key, config.eval_episodes)
-
-    def init(key: PRNGKey, hp: HyperParams) -> TrainState:
-        k_net, k_env = jax.random.split(jax.random.fold_in(key, INIT_STREAM))
-        obs, env_state = v_reset(jax.random.split(k_env, n), env_params)
-        params = with_support(config, network.init(k_net, obs), hp)
-        stored = replay_lib.to_replay_dtype(config, obs[0])
-        example = replay_lib.Transition(
-            obs=stored,
-            action=jnp.zeros((), jnp.int32),
-            reward=jnp.zeros((), jnp.float32),
-            next_obs=stored,
-            terminated=jnp.zeros((), bool),
-            truncated=jnp.zeros((), bool),
-        )
-        return TrainState(
-            params=params,
-            target_params=params,
-            opt_state=make_optimizer(config, hp).init(params),
-            buffer_state=buffer.init(example),
-            env_state=env_state,
-            obs=obs,
-            episode_return=jnp.zeros((n,), jnp.float32),
-            key=key,
-            diverged_step=jnp.int32(-1),
-        )
 
     def iteration(carry: tuple, t: jax.Array) -> tuple[tuple, None]:
         """One vector step; ``t`` is the global iteration index, shared by all seeds."""
@@ -213,6 +159,78 @@ def make_dqn(
         )
         state = state.replace(target_params=target_params, buffer_state=buffer_state)
         return (state, hp, stats._replace(epsilon=epsilon)), None
+
+    return iteration
+
+
+def make_dqn(
+    config: Config,
+    env: Environment | None = None,
+    env_params: EnvParams = None,
+    progress: ProgressFn | None = None,
+) -> DQN:
+    """Builds the pure functions of a DQN run.
+
+    Args:
+      config: the config; its static fields fix every shape.
+      env: an env with a ``Discrete`` action space; default: :func:`make_env` of the config.
+      env_params: its parameters (default: ``env.default_params``).
+      progress: optional host function called from inside the program
+        (``jax.debug.callback``) after every evaluation, once per seed.
+
+    Raises:
+      ConfigError: an action space that is not discrete, or a network the env's
+        observations cannot feed.
+    """
+    if env is None:
+        env, env_params = make_env(config)
+    elif env_params is None:
+        env_params = env.default_params
+    space = env.action_space(env_params)
+    if not isinstance(space, Discrete):
+        raise ConfigError(f"DQN needs a Discrete action space, got {space!r}; wrap with Discretize")
+    obs_shape = tuple(env.observation_space(env_params).shape)
+    n = config.num_envs
+    iters_per_eval = config.eval_every // n
+    network = make_network(config, env, space.n, obs_shape)
+    buffer = replay_lib.make_replay(config)
+    learn_phase = make_learn_phase(config, network, buffer)
+    v_reset = jax.vmap(env.reset, in_axes=(0, None))
+    v_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def act(params: Params, obs: jax.Array, key: PRNGKey, epsilon: jax.Array) -> jax.Array:
+        return acting.epsilon_greedy(network.apply(params, obs), key, epsilon)
+
+    def greedy_returns(params: Params, key: PRNGKey) -> jax.Array:
+        q_fn = lambda obs: network.apply(params, obs)
+        return acting.greedy_episode_returns(env, env_params, q_fn, key, config.eval_episodes)
+
+    def init(key: PRNGKey, hp: HyperParams) -> TrainState:
+        k_net, k_env = jax.random.split(jax.random.fold_in(key, INIT_STREAM))
+        obs, env_state = v_reset(jax.random.split(k_env, n), env_params)
+        params = with_support(config, network.init(k_net, obs), hp)
+        stored = replay_lib.to_replay_dtype(config, obs[0])
+        example = replay_lib.Transition(
+            obs=stored,
+            action=jnp.zeros((), jnp.int32),
+            reward=jnp.zeros((), jnp.float32),
+            next_obs=stored,
+            terminated=jnp.zeros((), bool),
+            truncated=jnp.zeros((), bool),
+        )
+        return TrainState(
+            params=params,
+            target_params=params,
+            opt_state=make_optimizer(config, hp).init(params),
+            buffer_state=buffer.init(example),
+            env_state=env_state,
+            obs=obs,
+            episode_return=jnp.zeros((n,), jnp.float32),
+            key=key,
+            diverged_step=jnp.int32(-1),
+        )
+
+    iteration = make_iteration(config, env_params, act, learn_phase, buffer, v_step)
 
     def evaluation_row(state: TrainState, period: jax.Array, stats: metrics.PeriodStats) -> Row:
         returns = greedy_returns(state.params, stream_key(state.key, EVAL_STREAM, period))

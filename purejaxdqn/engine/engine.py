@@ -185,89 +185,23 @@ def execute(
         log(
             f"memory: {axis.runs} runs do not fit at once within "
             f"{layout_lib.mib(layout.limit_bytes)} per device ({layout.limit_source}): "
-            f"{layout.groups} sequential groups of "
-            f"{layout.runs_per_group} runs, one compiled program"
+            f"{layout.groups} sequential groups of {layout.runs_per_group} runs, one compiled "
+            "program"
         )
-    # One point: hyperparameters shared by all runs (not batched), as a plain vmap over seeds.
-    batched_hp = axis.points > 1
-    programs = make_programs(trainer, devices, batched_hp)
-    local = sum(d.process_index == jax.process_index() for d in devices)
-    reports = layout.runs_per_group * local // len(devices)
-
-    def inputs(group: int) -> tuple[jax.Array, Any]:
-        index = layout.group_index(group)
-        if batched_hp:
-            hp = jax.tree.map(lambda x: put(x, programs.sharding), axis.hyperparams(index))
-        else:
-            hp = jax.tree.map(
-                lambda x: put(np.asarray(x), programs.replicated), config.hyperparams()
-            )
-        return put(axis.seed_of(index), programs.sharding), hp
-
+    loop = _Loop(axis, layout, make_programs(trainer, devices, axis.points > 1), segment)
     log(
         f"compiling {layout.runs_per_group} runs per call on {len(devices)} "
         f"{devices[0].platform} device(s)..."
     )
-    t0 = time.perf_counter()
-    seeds0, hp0 = inputs(0)
-    start = programs.start.lower(seeds0, hp0).compile()
-    state_shape = _sharded_like(jax.eval_shape(programs.start, seeds0, hp0)[0], programs)
-    periods0 = put(np.arange(segment, dtype=np.int32), programs.replicated)
-    train = programs.train_periods.lower(state_shape, hp0, periods0).compile()
-    compile_seconds = time.perf_counter() - t0
+    compile_seconds = loop.compile()
     log(f"compiled in {compile_seconds:.1f}s; training")
-
-    snap = None
-    if resume and checkpoints is not None:
-        try:
-            snap = checkpoints.restore_latest(state_shape)
-        except ValueError as e:
-            raise ConfigError(f"resume: {e}") from e
-        saved_layout = None if snap is None else snap.layout
-        if saved_layout is not None and saved_layout != _layout_meta(layout):
-            raise ConfigError(
-                f"resume: {snap.source} was written with {saved_layout}, this process plans "
-                f"{_layout_meta(layout)}: resume with the same devices and memory limit"
-            )
-        if snap is not None:
-            where = f"group {snap.group + 1}/{layout.groups}, " if layout.groups > 1 else ""
-            step = snap.next_period * config.eval_every
-            log(f"resumed from {snap.source} ({where}env step {step:,})")
-    resumed = snap is not None
+    snap = loop.restore(checkpoints, log) if resume and checkpoints is not None else None
     train_start = time.perf_counter()
-    trained_periods = 0
     done = snap.done if snap is not None else None
-    first_group = snap.group if snap is not None else 0
-    for group in range(first_group, layout.groups):
-        seeds, hp = inputs(group)
-        real_runs = min(layout.runs_per_group, axis.runs - group * layout.runs_per_group)
-        if snap is not None and snap.group == group and snap.state is not None:
-            state = jax.tree.map(lambda x: put(x, programs.sharding), snap.state)
-            rows, period = snap.rows, snap.next_period
-        else:
-            state, row0 = start(seeds, hp)
-            rows = {k: np.asarray(to_host(v))[:, None] for k, v in row0.items()}
-            period = 0
-        if progress is not None:
-            label = f"group {group + 1}/{layout.groups}" if layout.groups > 1 else ""
-            progress.begin(label, reports, period * config.eval_every)
-        while period < num_evals:
-            periods = put(np.arange(period, period + segment, dtype=np.int32), programs.replicated)
-            state, segment_rows = train(state, hp, periods)
-            rows = _rows_concat(rows, tree_to_host(segment_rows))
-            period += segment
-            trained_periods += segment * real_runs
-            if checkpoints is not None and period < num_evals:
-                meta = {"group": group, "next_period": period, "layout": _layout_meta(layout)}
-                checkpoints.save(Snapshot(group, period, tree_to_host(state), rows, done), meta)
-        outputs = {
-            "rows": rows,
-            "params": tree_to_host(state.params),
-            "diverged_step": np.asarray(to_host(state.diverged_step)),
-        }
+    for group in range(snap.group if snap is not None else 0, layout.groups):
+        resume_here = snap if snap is not None and snap.group == group else None
+        outputs = loop.train_group(group, resume_here, done, checkpoints, progress)
         done = outputs if done is None else _merge(done, outputs)
-        if progress is not None:
-            progress.finish()
         if checkpoints is not None and group + 1 < layout.groups:
             meta = {"group": group + 1, "next_period": 0, "layout": _layout_meta(layout)}
             checkpoints.save(Snapshot(group + 1, 0, None, {}, done), meta)
@@ -281,9 +215,109 @@ def execute(
         layout=layout,
         compile_seconds=compile_seconds,
         train_seconds=train_seconds,
-        trained_env_steps=trained_periods * config.eval_every,
-        resumed=resumed,
+        trained_env_steps=loop.trained_periods * config.eval_every,
+        resumed=snap is not None,
     )
+
+
+class _Loop:
+    """The compiled programs of one :func:`execute` call and the loop over a group's
+    segments."""
+
+    def __init__(
+        self, axis: layout_lib.RunAxis, layout: layout_lib.Layout, programs: Programs, segment: int
+    ) -> None:
+        self.axis, self.layout, self.programs, self.segment = axis, layout, programs, segment
+        self.config = axis.configs[0]
+        self.trained_periods = 0  # eval periods trained here, summed over real runs
+
+    def inputs(self, group: int) -> tuple[jax.Array, Any]:
+        """``(seeds [G], hp)`` of ``group``, laid out on the devices."""
+        sharding, index = self.programs.sharding, self.layout.group_index(group)
+        if self.axis.points > 1:
+            hp = jax.tree.map(lambda x: put(x, sharding), self.axis.hyperparams(index))
+        else:  # one point: hyperparameters shared by all runs, a plain vmap over seeds
+            replicated = self.programs.replicated
+            hp = jax.tree.map(lambda x: put(np.asarray(x), replicated), self.config.hyperparams())
+        return put(self.axis.seed_of(index), sharding), hp
+
+    def compile(self) -> float:
+        """Compiles both programs; returns the seconds it took."""
+        t0 = time.perf_counter()
+        seeds, hp = self.inputs(0)
+        self.start = self.programs.start.lower(seeds, hp).compile()
+        shapes = jax.eval_shape(self.programs.start, seeds, hp)[0]
+        self.state_shape = _sharded_like(shapes, self.programs)
+        periods = put(np.arange(self.segment, dtype=np.int32), self.programs.replicated)
+        self.train = self.programs.train_periods.lower(self.state_shape, hp, periods).compile()
+        return time.perf_counter() - t0
+
+    def restore(self, checkpoints: CheckpointStore, log: Callable[[str], None]) -> Snapshot | None:
+        """The latest snapshot, checked against this layout (``None`` if there is none)."""
+        try:
+            snap = checkpoints.restore_latest(self.state_shape)
+        except ValueError as e:
+            raise ConfigError(f"resume: {e}") from e
+        if snap is None:
+            return None
+        planned = _layout_meta(self.layout)
+        if snap.layout is not None and snap.layout != planned:
+            raise ConfigError(
+                f"resume: {snap.source} was written with {snap.layout}, this process plans "
+                f"{planned}: resume with the same devices and memory limit"
+            )
+        groups = self.layout.groups
+        where = f"group {snap.group + 1}/{groups}, " if groups > 1 else ""
+        step = snap.next_period * self.config.eval_every
+        log(f"resumed from {snap.source} ({where}env step {step:,})")
+        return snap
+
+    def train_group(
+        self,
+        group: int,
+        snap: Snapshot | None,
+        done: dict[str, Any] | None,
+        checkpoints: CheckpointStore | None,
+        progress: ProgressSink | None,
+    ) -> dict[str, Any]:
+        """Trains ``group`` from its start (or from ``snap``), one segment per call, with a
+        checkpoint after every segment but the last; returns its host outputs."""
+        layout, num_evals = self.layout, self.config.num_evals
+        seeds, hp = self.inputs(group)
+        real_runs = min(layout.runs_per_group, self.axis.runs - group * layout.runs_per_group)
+        if snap is not None and snap.state is not None:
+            state = jax.tree.map(lambda x: put(x, self.programs.sharding), snap.state)
+            rows, period = snap.rows, snap.next_period
+        else:
+            state, row0 = self.start(seeds, hp)
+            rows = {k: np.asarray(to_host(v))[:, None] for k, v in row0.items()}
+            period = 0
+        if progress is not None:
+            label = f"group {group + 1}/{layout.groups}" if layout.groups > 1 else ""
+            reports = layout.runs_per_group * _local_devices(self.programs) // layout.devices
+            progress.begin(label, reports, period * self.config.eval_every)
+        while period < num_evals:
+            periods = np.arange(period, period + self.segment, dtype=np.int32)
+            state, segment_rows = self.train(state, hp, put(periods, self.programs.replicated))
+            rows = _rows_concat(rows, tree_to_host(segment_rows))
+            period += self.segment
+            self.trained_periods += self.segment * real_runs
+            if checkpoints is not None and period < num_evals:
+                meta = {"group": group, "next_period": period, "layout": _layout_meta(layout)}
+                checkpoints.save(Snapshot(group, period, tree_to_host(state), rows, done), meta)
+        if progress is not None:
+            progress.finish()
+        return {
+            "rows": rows,
+            "params": tree_to_host(state.params),
+            "diverged_step": np.asarray(to_host(state.diverged_step)),
+        }
+
+
+def _local_devices(programs: Programs) -> int:
+    """Devices of the mesh that belong to this process."""
+    devices = programs.sharding.mesh.devices.flat
+    return sum(d.process_index == jax.process_index() for d in devices)
 
 
 def _layout_meta(layout: layout_lib.Layout) -> dict[str, int]:

@@ -38,6 +38,7 @@ import numpy as np
 from flax import struct
 
 from purejaxdqn.envs.autoreset import select_reset
+from purejaxdqn.envs.pendulum_dynamics import Constants, analytic_qacc, is_bad
 from purejaxdqn.envs.spaces import Box
 
 __all__ = ["InvertedPendulum", "PendulumParams", "PendulumState", "model_path", "load_model"]
@@ -85,146 +86,6 @@ class PendulumState:
     t: jax.Array
 
 
-def _is_bad(x: jax.Array) -> jax.Array:
-    """MuJoCo's ``mju_isBad``: NaN or magnitude above ``mjMAXVAL``."""
-    return jnp.isnan(x) | (x > mujoco.mjMAXVAL) | (x < -mujoco.mjMAXVAL)
-
-
-class _Constants:
-    """Everything the analytic dynamics needs, read from the compiled model (float64)."""
-
-    def __init__(self, m: mujoco.MjModel) -> None:
-        if m.nq != 2 or m.nv != 2 or m.nu != 1 or m.nbody != 3:
-            raise ValueError("the analytic backend only handles the cart-pole model")
-        types = list(m.jnt_type)
-        if types != [mujoco.mjtJoint.mjJNT_SLIDE, mujoco.mjtJoint.mjJNT_HINGE]:
-            raise ValueError("expected a slide joint then a hinge joint")
-        if not (np.allclose(m.jnt_axis[0], [1, 0, 0]) and np.allclose(m.jnt_axis[1], [0, 1, 0])):
-            raise ValueError("expected a slide along x and a hinge about y")
-        if np.any(m.jnt_pos) or np.any(m.body_pos[2]) or np.any(m.body_quat[2] != [1, 0, 0, 0]):
-            raise ValueError("expected the hinge at the cart origin")
-        if np.any(m.dof_armature) or np.any(m.dof_frictionloss) or np.any(m.jnt_margin):
-            raise ValueError("armature, frictionloss and joint margins are not supported")
-        if m.actuator_gaintype[0] != mujoco.mjtGain.mjGAIN_FIXED or m.actuator_biastype[0] != 0:
-            raise ValueError("expected a plain motor")
-        if m.opt.integrator != mujoco.mjtIntegrator.mjINT_RK4:
-            raise ValueError("expected the RK4 integrator")
-        self.dt = float(m.opt.timestep)
-        self.m_total = float(m.body_mass[1] + m.body_mass[2])
-        self.m_pole = float(m.body_mass[2])
-        self.cx, _, self.cz = (float(v) for v in m.body_ipos[2])
-        rot = np.zeros(9)
-        mujoco.mju_quat2Mat(rot, m.body_iquat[2])
-        rot = rot.reshape(3, 3)
-        inertia = rot @ np.diag(m.body_inertia[2]) @ rot.T
-        self.i_hinge = float(inertia[1, 1] + self.m_pole * (self.cx**2 + self.cz**2))
-        self.gx, _, self.gz = (float(v) for v in m.opt.gravity)
-        self.damping = np.array(m.dof_damping, np.float64)
-        self.gear = float(m.actuator_gear[0, 0] * m.actuator_gainprm[0, 0])
-        self.ctrl_limited = bool(m.actuator_ctrllimited[0])
-        self.ctrl_range = np.array(m.actuator_ctrlrange[0], np.float64)
-        self.jnt_limited = np.array(m.jnt_limited, bool)
-        self.jnt_range = np.array(m.jnt_range, np.float64)
-        self.invweight = np.array(m.dof_invweight0, np.float64)
-        # Stiffness and damping of the limit constraints (MuJoCo's solref semantics, with
-        # the "refsafe" floor of two timesteps on the time constant).
-        solref = np.array(m.jnt_solref, np.float64)
-        solimp = np.array(m.jnt_solimp, np.float64)
-        dmin = np.clip(solimp[:, 0], mujoco.mjMINIMP, mujoco.mjMAXIMP)
-        dmax = np.clip(solimp[:, 1], mujoco.mjMINIMP, mujoco.mjMAXIMP)
-        timeconst = solref[:, 0]
-        if not m.opt.disableflags & mujoco.mjtDisableBit.mjDSBL_REFSAFE:
-            timeconst = np.maximum(timeconst, 2 * self.dt)
-        dampratio = solref[:, 1]
-        k = 1 / (dmax * dmax * timeconst * timeconst * dampratio * dampratio)
-        b = 2 / (dmax * timeconst)
-        self.k = np.where(solref[:, 0] <= 0, -solref[:, 0] / (dmax * dmax), k)
-        self.b = np.where(solref[:, 1] <= 0, -solref[:, 1] / dmax, b)
-        self.dmin, self.dmax = dmin, dmax
-        self.width = np.maximum(mujoco.mjMINVAL, solimp[:, 2])
-        self.mid = np.clip(solimp[:, 3], mujoco.mjMINIMP, mujoco.mjMAXIMP)
-        self.power = np.maximum(1, solimp[:, 4])
-        self.limits_enabled = not (
-            m.opt.disableflags
-            & (mujoco.mjtDisableBit.mjDSBL_LIMIT | mujoco.mjtDisableBit.mjDSBL_CONSTRAINT)
-        )
-
-
-def _analytic_qacc(c: _Constants, qpos: jax.Array, qvel: jax.Array, force: jax.Array):
-    """MuJoCo's forward dynamics for the cart-pole: ``qacc [2]`` from ``qpos, qvel [2]``.
-
-    ``force`` is the (already clamped) actuator force on the slider, before the gear.
-    """
-    dtype = qpos.dtype
-    arr = lambda v: jnp.asarray(v, dtype)
-    x_dot, th_dot = qvel[0], qvel[1]
-    cos, sin = jnp.cos(qpos[1]), jnp.sin(qpos[1])
-    # Pole centre of mass relative to the hinge, in the world frame.
-    px = c.cx * cos + c.cz * sin
-    pz = c.cz * cos - c.cx * sin
-    # Mass matrix [[m11, m12], [m12, m22]].
-    m11 = jnp.asarray(c.m_total, dtype)
-    m12 = c.m_pole * pz
-    m22 = jnp.asarray(c.i_hinge, dtype)
-    # Bias (Coriolis, centrifugal, gravity), passive damping and actuation.
-    bias_x = -c.m_pole * px * th_dot * th_dot - c.m_total * c.gx
-    bias_th = -c.m_pole * (c.gx * pz - c.gz * px)
-    f_x = c.gear * force - float(c.damping[0]) * x_dot - bias_x
-    f_th = -float(c.damping[1]) * th_dot - bias_th
-    det = m11 * m22 - m12 * m12
-    a_x = (m22 * f_x - m12 * f_th) / det
-    a_th = (m11 * f_th - m12 * f_x) / det
-    if not (c.limits_enabled and c.jnt_limited.any()):
-        return jnp.stack([a_x, a_th])
-
-    # Joint limits: one soft constraint row per joint, J = sign * e_j, active when the
-    # joint is past a limit. Constraint force = -D * min(J qacc - aref, 0).
-    lo, hi = jnp.asarray(c.jnt_range[:, 0], dtype), jnp.asarray(c.jnt_range[:, 1], dtype)
-    dist_min, dist_max = qpos - lo, hi - qpos
-    pos = jnp.minimum(dist_min, dist_max)
-    active = (pos < 0) & jnp.asarray(c.jnt_limited)
-    sign = jnp.where(dist_min < dist_max, 1.0, -1.0).astype(dtype)
-    mid, power, dmin, dmax = arr(c.mid), arr(c.power), arr(c.dmin), arr(c.dmax)
-    imp_x = jnp.abs(pos) / arr(c.width)
-    imp_a = arr(1.0 / np.power(c.mid, c.power - 1)) * jnp.power(imp_x, power)
-    imp_b = 1 - arr(1.0 / np.power(1 - c.mid, c.power - 1)) * jnp.power(1 - imp_x, power)
-    imp = dmin + jnp.where(imp_x < mid, imp_a, imp_b) * (dmax - dmin)
-    imp = jnp.clip(imp, dmin, dmax)
-    imp = jnp.where(imp_x > 1.0, dmax, imp)
-    r = jnp.maximum(arr(c.invweight) * (1 - imp) / imp, mujoco.mjMINVAL)
-    d = jnp.where(active, 1 / r, 0.0).astype(dtype)
-    aref = -arr(c.b) * (sign * qvel) - arr(c.k) * imp * pos
-
-    # The constrained qacc minimises the convex, piecewise-quadratic cost
-    #   0.5 (a - a0)' M (a - a0) + sum_j 0.5 d_j min(sign_j a_j - aref_j, 0)^2.
-    # Its minimiser solves the linear system of one of the four active sets: solve all four
-    # and keep the one of least cost (what MuJoCo's Newton solver converges to).
-    sets = jnp.asarray([[0, 0], [1, 0], [0, 1], [1, 1]], dtype)  # [4, 2]
-    dm = sets * d  # [4, 2]
-    a0 = jnp.stack([a_x, a_th])
-    rhs0 = jnp.stack([f_x, f_th]) + dm * (sign * aref)  # M a0 = f
-    b11, b22 = m11 + dm[:, 0], m22 + dm[:, 1]
-    det_s = b11 * b22 - m12 * m12
-    cand = jnp.stack(
-        [
-            (b22 * rhs0[:, 0] - m12 * rhs0[:, 1]) / det_s,
-            (b11 * rhs0[:, 1] - m12 * rhs0[:, 0]) / det_s,
-        ],
-        axis=-1,
-    )  # [4, 2]
-    e = cand - a0
-    quad = m11 * e[:, 0] ** 2 + 2 * m12 * e[:, 0] * e[:, 1] + m22 * e[:, 1] ** 2
-    viol = jnp.minimum(sign * cand - aref, 0.0)
-    cost = 0.5 * quad + 0.5 * jnp.sum(d * viol * viol, axis=-1)
-    # Pick the least-cost candidate with selects (cheaper than a gather under vmap).
-    best, best_cost = cand[0], cost[0]
-    for i in range(1, 4):
-        better = cost[i] < best_cost
-        best = jnp.where(better, cand[i], best)
-        best_cost = jnp.where(better, cost[i], best_cost)
-    return best
-
-
 class InvertedPendulum:
     """Gymnasium's MuJoCo InvertedPendulum (v4 or v5) as a pure-JAX environment.
 
@@ -264,7 +125,7 @@ class InvertedPendulum:
         self.mj_model = load_model()
         self.frame_skip = _FRAME_SKIP
         self.dt = float(self.mj_model.opt.timestep) * _FRAME_SKIP
-        self._c = _Constants(self.mj_model)
+        self._c = Constants(self.mj_model)
         self._init_qpos = np.array(self.mj_model.qpos0, np.float64)
         self._init_qvel = np.zeros(self.mj_model.nv, np.float64)
         if backend == "mjx":
@@ -379,7 +240,7 @@ class InvertedPendulum:
         # clamped value is bad (NaN, or beyond 1e10 on an unlimited actuator), zero them all.
         if self._c.ctrl_limited:
             ctrl = jnp.clip(ctrl, self._c.ctrl_range[0], self._c.ctrl_range[1])
-        return jnp.where(jnp.any(_is_bad(ctrl)), jnp.zeros_like(ctrl), ctrl)
+        return jnp.where(jnp.any(is_bad(ctrl)), jnp.zeros_like(ctrl), ctrl)
 
     def physics_step(
         self, qpos: jax.Array, qvel: jax.Array, action: jax.Array
@@ -392,7 +253,7 @@ class InvertedPendulum:
         c = self._c
         dt = jnp.asarray(c.dt, dtype)
         f = ctrl[0]
-        fwd = lambda q, v: _analytic_qacc(c, q, v, f)
+        fwd = lambda q, v: analytic_qacc(c, q, v, f)
 
         def rk4(carry, _):
             q0, v0 = carry
