@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?= --seeds 64
 
-.PHONY: run test test-slow lint format bench setup
+.PHONY: run test test-slow format setup
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy purejaxdqn
 	$(PY) -m pytest -q -m "not slow"
 
 test-slow: $(VENV)/.installed

@@ -15,7 +15,10 @@ from purejaxdqn.types import EnvParams, PRNGKey
 
 
 def linear_epsilon(
-    eps_start: jax.Array, eps_end: jax.Array, decay_steps: jax.Array, env_steps: jax.Array
+    eps_start: jax.Array,
+    eps_end: jax.Array,
+    decay_steps: jax.Array,
+    env_steps: jax.Array | float,
 ) -> jax.Array:
     """ε decaying linearly from ``eps_start`` to ``eps_end`` over ``decay_steps`` env steps."""
     frac = jnp.clip(env_steps / jnp.maximum(decay_steps, 1.0), 0.0, 1.0)

@@ -181,6 +181,7 @@ class Config:
         return HyperParams(**{n: jnp.float32(getattr(self, n)) for n in traced_field_names()})
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-able dict (layer widths as lists, ``env_kwargs`` a plain dict)."""
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
         d["conv"] = list(self.conv)
@@ -193,6 +194,7 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Config:
+        """The config with the fields in ``d`` (validated; an unknown key is a ConfigError)."""
         unknown = sorted(set(d) - set(field_names()))
         if unknown:
             raise ConfigError(f"unknown config field(s) {unknown}; known: {field_names()}")
@@ -224,18 +226,22 @@ class HyperParams:
 
 
 def field_names() -> list[str]:
+    """Names of all :class:`Config` fields, in declaration order."""
     return [f.name for f in dataclasses.fields(Config)]
 
 
 def traced_field_names() -> list[str]:
+    """Names of the traced :class:`Config` fields (those of :class:`HyperParams`)."""
     return [f.name for f in dataclasses.fields(Config) if f.metadata["traced"]]
 
 
 def static_field_names() -> list[str]:
+    """Names of the static (not traced) :class:`Config` fields."""
     return [f.name for f in dataclasses.fields(Config) if not f.metadata["traced"]]
 
 
 def field_help(name: str) -> str:
+    """The help text of the :class:`Config` field ``name``."""
     return {f.name: f.metadata["help"] for f in dataclasses.fields(Config)}[name]
 
 
@@ -267,8 +273,10 @@ def is_int(v: Any) -> bool:
 
 
 def _int_tuple(name: str, value: Any) -> tuple[int, ...]:
-    """A layer-width field (``hidden``, ``conv``) as a tuple of ints: a single int or a list of
-    ints (not a string)."""
+    """A layer-width field (``hidden``, ``conv``) as a tuple of ints.
+
+    The value is a single int or a list of ints (not a string).
+    """
     if is_int(value):
         return (value,)
     if isinstance(value, list | tuple) and all(is_int(h) for h in value):

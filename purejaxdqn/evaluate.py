@@ -35,8 +35,10 @@ def load_config(run_dir: Path) -> tuple[Config, dict[str, Any]]:
 def rollout_gymnasium(
     run_dir: Path, episodes: int = 10, env_id: str | None = None, seed: int = 10_000
 ) -> dict[str, Any]:
-    """Greedy returns of every saved seed's policy in gymnasium's env (the in-graph greedy
-    evaluation during training is :func:`purejaxdqn.acting.greedy_episode_returns`).
+    """Greedy returns of every saved seed's policy in gymnasium's env.
+
+    The in-graph greedy evaluation during training is
+    :func:`purejaxdqn.acting.greedy_episode_returns`.
 
     Args:
       run_dir: a run directory written by ``purejaxdqn.run`` (or a sweep's ``points/<p>``).
@@ -65,8 +67,8 @@ def rollout_gymnasium(
     env_id = env_id or config.env
     try:
         gym_envs = [gym.make(env_id) for _ in range(num_seeds)]
-    except gym.error.Error as e:
-        raise ConfigError(f"gymnasium has no env {env_id!r} to evaluate in ({e})") from e
+    except gym.error.Error as err:
+        raise ConfigError(f"gymnasium has no env {env_id!r} to evaluate in ({err})") from err
 
     q_fn = jax.jit(jax.vmap(network.apply))
     returns = np.zeros((num_seeds, episodes))
@@ -101,6 +103,7 @@ def rollout_gymnasium(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit code (2 and one line on stderr for bad input)."""
     parser = argparse.ArgumentParser(
         prog="python -m purejaxdqn.evaluate",
         description="Roll a run's saved greedy policies out in gymnasium's own env.",

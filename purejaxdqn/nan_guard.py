@@ -26,7 +26,10 @@ def keep_if(keep: jax.Array, new: PyTree, old: PyTree) -> PyTree:
 def first_divergence(
     diverged_step: jax.Array, finite: jax.Array, env_steps: jax.Array
 ) -> jax.Array:
-    """The updated NaN-guard step: ``env_steps`` if this update is the seed's first non-finite
-    one, else ``diverged_step`` unchanged (``-1`` while always finite)."""
+    """The updated NaN-guard step.
+
+    ``env_steps`` if this update is the seed's first non-finite one, else ``diverged_step``
+    unchanged (``-1`` while always finite).
+    """
     now = jnp.where(finite, diverged_step, jnp.asarray(env_steps, jnp.int32))
     return jnp.where(diverged_step >= 0, diverged_step, now)

@@ -62,7 +62,7 @@ def scale_by_centered_rms(
         scaled = jax.tree.map(scale, updates, mean, mean_sq)
         return scaled, CenteredRmsState(mean=mean, mean_sq=mean_sq)
 
-    return optax.GradientTransformation(init, update)  # type: ignore[arg-type]
+    return optax.GradientTransformation(init, update)
 
 
 def make_optimizer(

@@ -93,8 +93,10 @@ def _timing(result: EngineResult) -> dict[str, Any]:
 def write_point(
     out: Path, point: PointResult, result: EngineResult, extra: dict[str, Any]
 ) -> dict[str, Any]:
-    """Writes a run directory's result files; returns its summary (as written, before
-    ``wall_seconds``, which the caller adds)."""
+    """Writes a run directory's result files; returns its summary.
+
+    The summary is returned as written, before ``wall_seconds``, which the caller adds.
+    """
     config, rows = point.config, point.rows
     returns = rows["eval_return"]
     env_steps = rows["env_steps"][0]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -27,13 +26,11 @@ from typing import Any
 
 from purejaxdqn import report
 from purejaxdqn.cli import flags, training
-from purejaxdqn.cli.table import format_table
 from purejaxdqn.config import Config, ConfigError, field_names
 from purejaxdqn.dqn import make_dqn
 from purejaxdqn.engine.layout import RunAxis
 from purejaxdqn.envs.discrete import make_env
 from purejaxdqn.rundir import files
-from purejaxdqn.rundir.checkpoint import CHECKPOINT_DIR
 
 _START = time.perf_counter()
 
@@ -114,8 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def execute(request: RunRequest) -> int:
-    """Trains a validated request (fresh or resumed), writes the run directory, prints the
-    end table."""
+    """Trains a validated request (fresh or resumed).
+
+    Writes the run directory and prints the end table.
+    """
     config, out = request.config, request.out
     if request.resume and files.is_complete(out):
         print(f"{out}: the run is already complete; nothing to resume", file=sys.stderr)
@@ -150,10 +149,7 @@ def execute(request: RunRequest) -> int:
     summary = report.write_point(out, point, result, {"platform": platform})
     summary["wall_seconds"] = time.perf_counter() - _START
     files.write_summary(out, summary)
-    files.mark_complete(out)
-    shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
-    print(format_table(report.run_table(summary, out)))
-    return 0
+    return training.finish(out, report.run_table(summary, out))
 
 
 if __name__ == "__main__":

@@ -56,8 +56,10 @@ class Dimension:
 
     @property
     def log_scale(self) -> bool:
-        """Whether plots show this field on a log axis (loguniform, or positive values
-        spanning at least a factor of 10)."""
+        """Whether plots show this field on a log axis.
+
+        True for loguniform, or for positive values spanning at least a factor of 10.
+        """
         if self.kind == "loguniform":
             return True
         return min(self.values) > 0 and max(self.values) >= 10 * min(self.values)

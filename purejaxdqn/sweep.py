@@ -1,11 +1,11 @@
-"""``python -m purejaxdqn.sweep``: a hyperparameter sweep as one compiled program.
+r"""``python -m purejaxdqn.sweep``: a hyperparameter sweep as one compiled program.
 
 Examples::
 
-    python -m purejaxdqn.sweep --env CartPole-v1 --seeds 16 \\
+    python -m purejaxdqn.sweep --env CartPole-v1 --seeds 16 \
         --grid lr=1e-4,3e-4,1e-3 gamma=0.99,0.995
-    python -m purejaxdqn.sweep --env CartPole-v1 --seeds 8 \\
-        --random 64 --space lr=loguniform:1e-5:1e-2 tau=uniform:0.001:0.1 \\
+    python -m purejaxdqn.sweep --env CartPole-v1 --seeds 8 \
+        --random 64 --space lr=loguniform:1e-5:1e-2 tau=uniform:0.001:0.1 \
         eps_end=choice:0.01,0.05
     python -m purejaxdqn.sweep ... --checkpoint-every 20000 --out runs/s
     python -m purejaxdqn.sweep --resume runs/s
@@ -25,7 +25,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -34,14 +33,12 @@ from typing import Any
 
 from purejaxdqn import report, search_space
 from purejaxdqn.cli import flags, training
-from purejaxdqn.cli.table import format_table
 from purejaxdqn.config import Config, ConfigError, field_names
 from purejaxdqn.dqn import make_dqn
 from purejaxdqn.engine.layout import RunAxis
 from purejaxdqn.envs.discrete import make_env
 from purejaxdqn.rundir import files
 from purejaxdqn.rundir.atomic import atomic_write_text, jsonable
-from purejaxdqn.rundir.checkpoint import CHECKPOINT_DIR
 from purejaxdqn.search_space import Dimension, SweepError
 
 SPEC_FILE = "sweep.json"
@@ -253,10 +250,7 @@ def execute(request: SweepRequest) -> int:
     extra["space_seed"] = r.space_seed
     extra["wall_seconds"] = time.perf_counter() - _START
     summary = report.write_sweep(out, point_results, points, r.dims, result, extra)
-    files.mark_complete(out)
-    shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
-    print(format_table(report.sweep_table(summary, out)))
-    return 0
+    return training.finish(out, report.sweep_table(summary, out))
 
 
 if __name__ == "__main__":

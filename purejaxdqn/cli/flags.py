@@ -40,6 +40,7 @@ class OneLineArgumentParser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
+        """Raises :class:`UsageError` with ``message`` (instead of printing usage and exiting)."""
         raise UsageError(message)
 
 

@@ -52,8 +52,11 @@ class Progress:
             self.render()
 
     def begin(self, label: str, reports: int, done_steps: int) -> None:
-        """Start a group of runs: ``reports`` callbacks per eval point, ``done_steps`` env steps
-        per seed already trained (a resumed group), ``label`` shown before the bar."""
+        """Start a group of runs.
+
+        ``reports`` callbacks per eval point, ``done_steps`` env steps per seed already trained
+        (a resumed group), ``label`` shown before the bar.
+        """
         with self._lock:
             self.label = label
             self.seeds = reports

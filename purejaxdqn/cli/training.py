@@ -1,8 +1,11 @@
-"""What both commands do between a validated request and the report: drive the engine with a
-progress bar, checkpoints and log lines on stderr."""
+"""What both commands do between a validated request and the report.
+
+Drive the engine with a progress bar, checkpoints and log lines on stderr.
+"""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,9 +14,11 @@ from typing import Any
 import jax
 
 from purejaxdqn.cli.progress import Progress
+from purejaxdqn.cli.table import format_table
 from purejaxdqn.engine import engine
 from purejaxdqn.engine.layout import Layout, RunAxis
-from purejaxdqn.rundir.checkpoint import Checkpointer
+from purejaxdqn.rundir import files
+from purejaxdqn.rundir.checkpoint import CHECKPOINT_DIR, Checkpointer
 
 
 def log(line: str) -> None:
@@ -63,3 +68,11 @@ def train(
         log=log,
         before_compile=before_compile,
     )
+
+
+def finish(out: Path, table: list[tuple[str, str]]) -> int:
+    """Marks ``out`` complete, removes its checkpoints, prints the end table; returns 0."""
+    files.mark_complete(out)
+    shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
+    print(format_table(table))
+    return 0

@@ -8,9 +8,11 @@ from purejaxdqn.config import Config
 
 
 class LearningCadence(NamedTuple):
-    """Attributes:
-    every: env steps (per seed) between learning phases.
-    gradient_steps: gradient steps per phase.
+    """How often DQN learns.
+
+    Attributes:
+      every: env steps (per seed) between learning phases.
+      gradient_steps: gradient steps per phase.
     """
 
     every: int
@@ -18,9 +20,11 @@ class LearningCadence(NamedTuple):
 
 
 def learning_cadence(config: Config) -> LearningCadence:
-    """A phase every ``train_every`` env steps, or every vector step when ``num_envs`` is
-    larger, with proportionally more gradient steps: the replay ratio
-    ``gradient_steps / train_every`` is kept."""
+    """A phase every ``train_every`` env steps, or every vector step when ``num_envs`` is larger.
+
+    A phase then has proportionally more gradient steps: the replay ratio
+    ``gradient_steps / train_every`` is kept.
+    """
     every = max(config.train_every, config.num_envs)
     per_phase = config.gradient_steps * max(1, config.num_envs // config.train_every)
     return LearningCadence(every, per_phase)

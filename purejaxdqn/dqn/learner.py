@@ -74,17 +74,19 @@ def make_loss_fn(
       ``loss_fn(p) -> (loss, (q_mean, signal [B]))``; the signal is the TD error (C51: the
       per-item loss), from which PER sets priorities.
     """
+    # The ignores below: flax annotates Module.apply as maybe returning (output, mutated
+    # variables); without ``mutable`` it returns the network's output.
     selector_params = params if config.double_q else target_params
     if config.distributional:
         logits_t, z = network.apply(target_params, batch.next_obs, return_logits=True)
-        a_t = jnp.argmax(network.apply(selector_params, batch.next_obs), axis=-1)
+        a_t = jnp.argmax(network.apply(selector_params, batch.next_obs), axis=-1)  # type: ignore[arg-type]
 
         def c51_loss_fn(p: Params) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
             logits_tm1, z_p = network.apply(p, batch.obs, return_logits=True)
             loss, per_item = losses.categorical_td_loss(
                 logits_tm1, batch.action, batch.reward, discount_t, logits_t, a_t, z, weights
             )
-            q_tm1 = jnp.sum(jax.nn.softmax(logits_tm1, axis=-1) * z_p, axis=-1)
+            q_tm1 = jnp.sum(jax.nn.softmax(logits_tm1, axis=-1) * z_p, axis=-1)  # type: ignore[operator]
             return loss, (_taken_mean(q_tm1, batch.action), per_item)
 
         return c51_loss_fn
@@ -96,7 +98,7 @@ def make_loss_fn(
         if config.q_network == "state_action":
             # Score only the taken grid action ([B, 1]; it becomes column 0) for Q(s_t, a_t)
             # instead of the whole grid [B, K].
-            q_tm1 = network.apply(p, batch.obs, batch.action)[:, None]
+            q_tm1 = network.apply(p, batch.obs, batch.action)[:, None]  # type: ignore[call-overload]
             a_tm1 = jnp.zeros_like(batch.action)
         else:
             q_tm1, a_tm1 = network.apply(p, batch.obs), batch.action
@@ -111,7 +113,7 @@ def make_loss_fn(
             huber_delta=hp.huber_delta,
             weights=weights,
         )
-        return loss, (_taken_mean(q_tm1, a_tm1), td)
+        return loss, (_taken_mean(q_tm1, a_tm1), td)  # type: ignore[arg-type]
 
     return q_loss_fn
 
@@ -155,6 +157,7 @@ def make_learn_phase(
             batch, discount_t = replay_lib.one_step_view(hp.gamma, sample.experience)
             weights = None
             if config.prioritized:
+                assert sample.probabilities is not None
                 weights = replay_lib.importance_weights(sample.probabilities, beta)
             loss_fn = make_loss_fn(
                 config, network, hp, params, state.target_params, batch, discount_t, weights
@@ -162,6 +165,7 @@ def make_learn_phase(
             (loss, (q_mean, td)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             if config.prioritized:
+                assert sample.indices is not None and sample.probabilities is not None
                 priorities = replay_lib.priorities_from_td(td, hp.per_alpha, hp.per_eps)
                 # A zero-probability sample (not a valid item) keeps priority 0.
                 priorities = jnp.where(sample.probabilities > 0, priorities, 0.0)
@@ -193,7 +197,7 @@ def make_learn_phase(
                     keep, result.buffer_state.sum_tree_state, buffer_state.sum_tree_state
                 )
             )
-        state = state.replace(
+        state = state.replace(  # type: ignore[attr-defined]  # flax.struct.dataclass adds it
             params=params,
             opt_state=opt_state,
             buffer_state=buffer_state,

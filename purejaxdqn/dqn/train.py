@@ -84,7 +84,7 @@ class DQN(NamedTuple):
     act: Callable[[Params, jax.Array, PRNGKey, jax.Array], jax.Array]
 
 
-def epsilon_at(hp: HyperParams, env_steps: jax.Array) -> jax.Array:
+def epsilon_at(hp: HyperParams, env_steps: jax.Array | float) -> jax.Array:
     """The exploration ε after ``env_steps`` env steps (linear decay)."""
     return acting.linear_epsilon(hp.eps_start, hp.eps_end, hp.exploration_steps, env_steps)
 
@@ -97,9 +97,11 @@ def make_iteration(
     buffer: replay_lib.ReplayBuffer,
     v_step: Callable[..., tuple],
 ) -> Callable[[tuple, jax.Array], tuple[tuple, None]]:
-    """The scan body of training: ``iteration((state, hp, stats), t) -> ((state, hp, stats),
-    None)`` for one vector step ``t`` of ``num_envs`` envs (act, step, store, then maybe
-    learn and update the target network)."""
+    """The scan body of training, for one vector step ``t`` of ``num_envs`` envs.
+
+    ``iteration((state, hp, stats), t) -> ((state, hp, stats), None)``: act, step, store, then
+    maybe learn and update the target network.
+    """
     n = config.num_envs
     cadence = learning_cadence(config)
 
@@ -198,12 +200,13 @@ def make_dqn(
     v_reset = jax.vmap(env.reset, in_axes=(0, None))
     v_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
+    # The ignores: flax annotates Module.apply as maybe returning (output, mutated variables).
     def act(params: Params, obs: jax.Array, key: PRNGKey, epsilon: jax.Array) -> jax.Array:
-        return acting.epsilon_greedy(network.apply(params, obs), key, epsilon)
+        return acting.epsilon_greedy(network.apply(params, obs), key, epsilon)  # type: ignore[arg-type]
 
     def greedy_returns(params: Params, key: PRNGKey) -> jax.Array:
         q_fn = lambda obs: network.apply(params, obs)
-        return acting.greedy_episode_returns(env, env_params, q_fn, key, config.eval_episodes)
+        return acting.greedy_episode_returns(env, env_params, q_fn, key, config.eval_episodes)  # type: ignore[arg-type]
 
     def init(key: PRNGKey, hp: HyperParams) -> TrainState:
         k_net, k_env = jax.random.split(jax.random.fold_in(key, INIT_STREAM))

@@ -34,29 +34,43 @@ class Trainer(Protocol):
 
     config: Config
 
-    def start(self, key: jax.Array, hp: Any) -> tuple[Any, dict[str, jax.Array]]: ...
+    def start(self, key: jax.Array, hp: Any) -> tuple[Any, dict[str, jax.Array]]:
+        """``(state, row)``: one run's initial state and its metrics row at env step 0."""
+        ...
 
     def train_periods(
         self, state: Any, hp: Any, periods: jax.Array
-    ) -> tuple[Any, dict[str, jax.Array]]: ...
+    ) -> tuple[Any, dict[str, jax.Array]]:
+        """``(state, rows)``: one run trained through eval periods ``periods [K]``."""
+        ...
 
 
 class ProgressSink(Protocol):
     """A progress display fed by the program's per-run callbacks."""
 
-    def __call__(self, env_steps: np.ndarray, eval_return: np.ndarray) -> None: ...
+    def __call__(self, env_steps: np.ndarray, eval_return: np.ndarray) -> None:
+        """Records one run's evaluation (scalars)."""
+        ...
 
-    def begin(self, label: str, reports: int, done_steps: int) -> None: ...
+    def begin(self, label: str, reports: int, done_steps: int) -> None:
+        """Starts a group: ``reports`` callbacks per eval point, ``done_steps`` already done."""
+        ...
 
-    def finish(self) -> None: ...
+    def finish(self) -> None:
+        """Ends the current group's display."""
+        ...
 
 
 class CheckpointStore(Protocol):
     """Where segment checkpoints go (:class:`~purejaxdqn.rundir.checkpoint.Checkpointer`)."""
 
-    def save(self, snapshot: Snapshot, meta: dict[str, Any]) -> Any: ...
+    def save(self, snapshot: Snapshot, meta: dict[str, Any]) -> Any:
+        """Saves ``snapshot`` (host arrays) with ``meta``."""
+        ...
 
-    def restore_latest(self, like: Any) -> Snapshot | None: ...
+    def restore_latest(self, like: Any) -> Snapshot | None:
+        """The newest snapshot, its state checked against ``like`` (``None`` if none)."""
+        ...
 
 
 @dataclasses.dataclass
@@ -221,8 +235,7 @@ def execute(
 
 
 class _Loop:
-    """The compiled programs of one :func:`execute` call and the loop over a group's
-    segments."""
+    """The compiled programs of one :func:`execute` call and the loop over a group's segments."""
 
     def __init__(
         self, axis: layout_lib.RunAxis, layout: layout_lib.Layout, programs: Programs, segment: int
@@ -280,8 +293,10 @@ class _Loop:
         checkpoints: CheckpointStore | None,
         progress: ProgressSink | None,
     ) -> dict[str, Any]:
-        """Trains ``group`` from its start (or from ``snap``), one segment per call, with a
-        checkpoint after every segment but the last; returns its host outputs."""
+        """Trains ``group`` from its start (or from ``snap``), one segment per call.
+
+        A checkpoint follows every segment but the last; returns the group's host outputs.
+        """
         layout, num_evals = self.layout, self.config.num_evals
         seeds, hp = self.inputs(group)
         real_runs = min(layout.runs_per_group, self.axis.runs - group * layout.runs_per_group)

@@ -52,10 +52,12 @@ class RunAxis:
 
     @property
     def points(self) -> int:
+        """Points (configs) on the axis."""
         return len(self.configs)
 
     @property
     def runs(self) -> int:
+        """Runs on the axis: points x seeds."""
         return self.points * self.seeds
 
     def seed_of(self, index: np.ndarray) -> np.ndarray:
@@ -63,8 +65,10 @@ class RunAxis:
         return np.asarray(self.seed + np.asarray(index) % self.seeds, np.int32)
 
     def hyperparams(self, index: np.ndarray) -> HyperParams:
-        """Traced fields of the runs in ``index``, leaves ``[len(index)]`` float32 (the same
-        values as each point's ``Config.hyperparams()``)."""
+        """Traced fields of the runs in ``index``, leaves ``[len(index)]`` float32.
+
+        The values are the same as each point's ``Config.hyperparams()``.
+        """
         point = np.asarray(index) // self.seeds
         fields = {
             name: np.asarray([getattr(c, name) for c in self.configs], np.float32)[point]
@@ -97,6 +101,7 @@ class Layout:
 
     @property
     def padded_runs(self) -> int:
+        """Runs including the padding of the last group: ``groups * runs_per_group``."""
         return self.groups * self.runs_per_group
 
     @property
@@ -118,8 +123,7 @@ def mib(n: float) -> str:
 def plan_layout(
     runs: int, devices: int, bytes_per_run: int, limit_bytes: int, limit_source: str = "limit"
 ) -> Layout:
-    """Fewest equal groups whose runs per device fit ``limit_bytes`` with
-    :data:`SAFETY_FACTOR`.
+    """Fewest equal groups whose runs per device fit ``limit_bytes`` with :data:`SAFETY_FACTOR`.
 
     Raises:
       DoesNotFit: if even one run per device does not fit.
@@ -155,8 +159,10 @@ def tree_bytes(tree: Any) -> int:
 
 
 def estimate_run_bytes(trainer: Any, config: Config) -> int:
-    """Bytes of one run's arrays: its state (replay, params, optimizer, envs), its outputs
-    (final params, ``num_evals + 1`` metrics rows, the NaN-guard step), its seed and hp.
+    """Bytes of one run's arrays.
+
+    They are its state (replay, params, optimizer, envs), its outputs (final params,
+    ``num_evals + 1`` metrics rows, the NaN-guard step), its seed and hp.
 
     Nothing is compiled: shapes come from ``jax.eval_shape`` of ``trainer.start``.
     """
@@ -168,9 +174,11 @@ def estimate_run_bytes(trainer: Any, config: Config) -> int:
 
 
 def device_memory_limit(devices: Sequence[Any]) -> tuple[int, str]:
-    """``(bytes per device, where the number comes from)``: the device's
-    ``memory_stats()["bytes_limit"]`` where it reports one (GPU, TPU); else
-    :data:`HOST_MEMORY_FRACTION` of the host's physical memory shared by its local devices."""
+    """``(bytes per device, where the number comes from)``.
+
+    The device's ``memory_stats()["bytes_limit"]`` where it reports one (GPU, TPU); else
+    :data:`HOST_MEMORY_FRACTION` of the host's physical memory shared by its local devices.
+    """
     try:
         stats = devices[0].memory_stats()
     except Exception:  # CPU backends may not implement it

@@ -1,5 +1,7 @@
-"""The compiled programs of the engine: a trainer's ``start`` and ``train_periods``, vmapped
-over runs and sharded over devices.
+"""The compiled programs of the engine.
+
+They are a trainer's ``start`` and ``train_periods``, vmapped over runs and sharded over
+devices.
 
 The run axis is sharded over a 1-D mesh ``("runs",)`` with ``jax.shard_map``: each device
 trains its own block of runs with no communication. Keys are made inside from plain int
@@ -11,7 +13,7 @@ results gathered with ``multihost_utils.process_allgather``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import chex
@@ -23,23 +25,27 @@ from purejaxdqn.types import PyTree
 
 
 class Programs(NamedTuple):
-    """Attributes:
-    start: ``start(seeds [R] int32, hp [R]) -> (state [R], row [R])``.
-    train_periods: ``train_periods(state [R], hp [R], periods [K]) -> (state, rows [R, K])``;
-      the state argument is donated.
-    sharding: the ``NamedSharding`` of the run axis.
-    replicated: the sharding of inputs every device sees whole (``periods``).
+    """A trainer's compiled programs and their shardings (:func:`make_programs`).
+
+    Attributes:
+      start: ``start(seeds [R] int32, hp [R]) -> (state [R], row [R])``.
+      train_periods: ``train_periods(state [R], hp [R], periods [K]) -> (state, rows [R, K])``;
+        the state argument is donated.
+      sharding: the ``NamedSharding`` of the run axis.
+      replicated: the sharding of inputs every device sees whole (``periods``).
     """
 
-    start: Callable[..., Any]
-    train_periods: Callable[..., Any]
+    start: jax.stages.Wrapped
+    train_periods: jax.stages.Wrapped
     sharding: NamedSharding
     replicated: NamedSharding
 
 
 def make_programs(trainer: Any, devices: Sequence[Any], batched_hp: bool = True) -> Programs:
-    """Jitted, sharded programs of ``trainer`` (an object with ``start`` and
-    ``train_periods``, e.g. :class:`~purejaxdqn.dqn.DQN`).
+    """Jitted, sharded programs of ``trainer``.
+
+    ``trainer`` is an object with ``start`` and ``train_periods``, e.g.
+    :class:`~purejaxdqn.dqn.DQN`.
 
     With ``batched_hp`` the hyperparameters have the run axis ``[R]``; without, they are
     scalars shared by every run (one point: the program then is exactly a vmap over seeds).
@@ -79,13 +85,16 @@ def put(x: np.ndarray, sharding: NamedSharding) -> jax.Array:
     return jax.make_array_from_callback(np.shape(x), sharding, lambda index: x[index])
 
 
-def to_host(x: Any) -> np.ndarray:
-    """A (possibly multi-host) array as one NumPy array on this host; typed PRNG keys are
-    returned as keys (host-side copies)."""
+def to_host(x: Any) -> np.ndarray | jax.Array:
+    """A (possibly multi-host) array as one NumPy array on this host.
+
+    Typed PRNG keys are returned as keys (host-side copies).
+    """
     if isinstance(x, np.ndarray):
         return x
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-        return jax.random.wrap_key_data(to_host(jax.random.key_data(x)))
+        # wrap_key_data takes NumPy key data too; its annotation says jax.Array.
+        return jax.random.wrap_key_data(to_host(jax.random.key_data(x)))  # type: ignore[arg-type]
     if getattr(x, "is_fully_addressable", True):
         return np.asarray(jax.device_get(x))
     from jax.experimental import multihost_utils

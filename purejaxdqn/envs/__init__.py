@@ -112,7 +112,7 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
     if name.startswith("brax:"):
         from purejaxdqn.envs.brax_env import BraxEnv
 
-        env = BraxEnv(name[len("brax:") :], **kwargs)
+        env: Environment = BraxEnv(name[len("brax:") :], **kwargs)
         return env, env.default_params
     if name in _gymnax_names():
         from purejaxdqn.envs.gymnax_env import GymnaxEnv

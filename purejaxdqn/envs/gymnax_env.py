@@ -92,7 +92,7 @@ class GymnaxEnv:
 
     @property
     def default_params(self) -> Any:
-        """gymnax's default params pytree for the env."""
+        """Gymnax's default params pytree for the env."""
         return self._default_params
 
     def _has_limit(self, params: Any) -> bool:
@@ -105,11 +105,11 @@ class GymnaxEnv:
         return int(params.max_steps_in_episode)
 
     def action_space(self, params: Any) -> Space:
-        """gymnax's action space, converted."""
+        """Gymnax's action space, converted."""
         return convert_space(self.gymnax_env.action_space(params))
 
     def observation_space(self, params: Any) -> Space:
-        """gymnax's observation space, converted, dtype float32."""
+        """Gymnax's observation space, converted, dtype float32."""
         return convert_space(self.gymnax_env.observation_space(params), obs=True)
 
     def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, GymnaxState]:

@@ -41,7 +41,7 @@ class Constants:
         self.m_total = float(m.body_mass[1] + m.body_mass[2])
         self.m_pole = float(m.body_mass[2])
         self.cx, _, self.cz = (float(v) for v in m.body_ipos[2])
-        rot = np.zeros(9)
+        rot: np.ndarray = np.zeros(9)
         mujoco.mju_quat2Mat(rot, m.body_iquat[2])
         rot = rot.reshape(3, 3)
         inertia = rot @ np.diag(m.body_inertia[2]) @ rot.T

@@ -21,14 +21,13 @@ vmap over its leaves. Everything that fixes a shape is a property of the env obj
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import jax
 
 from purejaxdqn.envs.spaces import Space
+from purejaxdqn.types import EnvParams, EnvState
 
-EnvState = Any
-EnvParams = Any
 Info = dict[str, jax.Array]
 
 

@@ -22,10 +22,12 @@ class Discrete:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Shape of one action: ``()``."""
         return ()
 
     @property
     def dtype(self) -> Any:
+        """Action dtype: ``int32``."""
         return jnp.int32
 
     def sample(self, key: jax.Array) -> jax.Array:
@@ -33,6 +35,7 @@ class Discrete:
         return jax.random.randint(key, (), 0, self.n, dtype=jnp.int32)
 
     def contains(self, x: jax.Array) -> jax.Array:
+        """Whether ``x`` is an action: a whole number in ``[0, n)``, a bool array."""
         x = jnp.asarray(x)
         return jnp.logical_and(x >= 0, x < self.n) & (jnp.floor(x) == x)
 
@@ -76,6 +79,7 @@ class Box:
         )
 
     def contains(self, x: jax.Array) -> jax.Array:
+        """Whether every element of ``x`` lies within the bounds, a bool ``[]`` array."""
         x = jnp.asarray(x)
         return jnp.all((x >= self.low) & (x <= self.high))
 

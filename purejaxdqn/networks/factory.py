@@ -66,8 +66,10 @@ def make_network(
 
 
 def with_support(config: Config, params: Params, hp: HyperParams) -> Params:
-    """For C51, the variables with the support ``z`` set to ``linspace(hp.v_min, hp.v_max,
-    num_atoms)`` (traced, so sweepable); else ``params`` unchanged."""
+    """For C51, the variables with the support ``z`` set; else ``params`` unchanged.
+
+    The support is ``linspace(hp.v_min, hp.v_max, num_atoms)`` (traced, so sweepable).
+    """
     if not config.distributional:
         return params
     z = jnp.linspace(hp.v_min, hp.v_max, config.num_atoms)

@@ -1,5 +1,7 @@
-"""Replay: Flashbax buffers behind pure functions (:mod:`.buffers`) and the policy that picks
-and uses them (:mod:`.policy`)."""
+"""Replay: Flashbax buffers behind pure functions and the policy that picks and uses them.
+
+The buffers are in :mod:`.buffers`, the policy in :mod:`.policy`.
+"""
 
 from purejaxdqn.replay.buffers import (
     ReplayBuffer,

@@ -1,5 +1,7 @@
-"""Replay policy: which buffer a config gets, how samples become one-step targets, PER's
-annealing and the sum-tree rebuild schedule."""
+"""Replay policy: which buffer a config gets and how it is used.
+
+How samples become one-step targets, PER's annealing and the sum-tree rebuild schedule.
+"""
 
 from __future__ import annotations
 
@@ -38,8 +40,11 @@ def to_replay_dtype(config: Config, obs: jax.Array) -> jax.Array:
 
 
 def per_beta(config: Config, hp: HyperParams, env_steps: jax.Array) -> jax.Array:
-    """PER's importance exponent: linear from ``per_beta_start`` at ``learning_starts`` to 1
-    at ``total_steps`` (``env_steps`` from the shared scan step), shape ``[]``."""
+    """PER's importance exponent, shape ``[]``.
+
+    Linear from ``per_beta_start`` at ``learning_starts`` to 1 at ``total_steps``
+    (``env_steps`` from the shared scan step).
+    """
     span = max(config.total_steps - config.learning_starts, 1)
     frac = jnp.clip((env_steps - config.learning_starts) / span, 0.0, 1.0)
     return hp.per_beta_start + frac * (1.0 - hp.per_beta_start)
@@ -48,9 +53,11 @@ def per_beta(config: Config, hp: HyperParams, env_steps: jax.Array) -> jax.Array
 def scheduled_sum_tree_rebuild(
     config: Config, buffer_state: BufferState, env_steps: jax.Array
 ) -> BufferState:
-    """Rebuilds a prioritized buffer's float32 sum tree from its leaves every
-    ``per_rebuild_period`` env steps (a ``lax.cond`` on the shared step); identity for
-    uniform buffers or ``per_rebuild_period == 0``."""
+    """Rebuilds a prioritized buffer's float32 sum tree from its leaves.
+
+    The rebuild runs every ``per_rebuild_period`` env steps (a ``lax.cond`` on the shared
+    step); identity for uniform buffers or ``per_rebuild_period == 0``.
+    """
     if not config.prioritized or config.per_rebuild_period == 0:
         return buffer_state
     return jax.lax.cond(

@@ -73,7 +73,9 @@ def _unflatten(saved: dict[str, Any], like: Any, where: Path, batch: bool = Fals
     for i, ref in enumerate(like_leaves):
         arr = np.asarray(saved[str(i)])
         if _is_key(ref):
-            key = jax.random.wrap_key_data(arr)  # the default implementation, as saved
+            # the default implementation, as saved (NumPy data: wrap_key_data's annotation
+            # says jax.Array but it takes any uint32 array)
+            key = jax.random.wrap_key_data(arr)  # type: ignore[arg-type]
             if key.shape != tuple(ref.shape):
                 raise ValueError(f"checkpoint {where}: PRNG key array {i} does not match")
             leaves.append(key)

@@ -29,28 +29,6 @@ import numpy as np
 from purejaxdqn.config import ConfigError
 from purejaxdqn.rundir.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, jsonable
 
-__all__ = [
-    "CONFIG_FILE",
-    "METRICS_COLUMNS",
-    "METRICS_FILE",
-    "PARAMS_FILE",
-    "PLOT_FILE",
-    "RUNNING_FILE",
-    "SUMMARY_FILE",
-    "check_run_dir",
-    "default_run_dir",
-    "is_complete",
-    "load_params",
-    "mark_complete",
-    "mark_incomplete",
-    "read_metrics_csv",
-    "run_entries",
-    "save_params",
-    "write_config",
-    "write_metrics_csv",
-    "write_summary",
-]
-
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
