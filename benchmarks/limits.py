@@ -6,7 +6,7 @@ this process with the same shapes, all seeds vmapped in one program:
 - ``env only``: the env stepped with uniformly random actions, the same vmapped batch
   (seeds x num_envs) and the same number of steps, auto-resets included;
 - ``updates only``: the run's gradient steps (same count, same batch, the trainer's own
-  learning phase via ``DQN.learn``) on a full replay buffer (filled beforehand, untimed);
+  learning phase, ``DQN.learn_phase``) on a full replay buffer (filled beforehand, untimed);
 - ``full``: the whole training run (acting, replay writes, learning, target updates and the
   greedy evaluations).
 
@@ -14,6 +14,10 @@ this process with the same shapes, all seeds vmapped in one program:
 one program costs nothing beyond its two big parts; acting, replay writes and evaluations
 are what it adds. Then the full run's compile time and env-steps/s for 1, 4, 16, 64 and 256
 seeds (``--scaling-steps`` env steps per seed). Measured, never asserted.
+
+All three are hand-built ``jax.jit(jax.vmap(...))`` programs on purpose, not the engine: the
+point is the cost of each program alone at the same shapes (``full`` is
+``jit(vmap(make_train(config)))``, the whole run as one program, no host loop around it).
 
 Usage::
 
@@ -34,9 +38,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxdqn import results
-from purejaxdqn.config import Config, preset
-from purejaxdqn.train import learning_schedule, make_dqn, make_env, make_train, num_updates
+from purejaxdqn import stats
+from purejaxdqn.config import Config
+from purejaxdqn.dqn import learning_cadence, make_dqn, make_train, num_updates
+from purejaxdqn.envs.discrete import make_env
+from purejaxdqn.presets import preset
+from purejaxdqn.rundir.atomic import atomic_write_text
 
 
 def timed(fn: Any, *args: Any) -> tuple[float, float, Any]:
@@ -76,15 +83,16 @@ def updates_only(config: Config, keys: jax.Array) -> tuple[float, float, int]:
     hp = config.hyperparams()
     filler = make_dqn(config.replace(learning_starts=config.total_steps))
     state = jax.jit(jax.vmap(lambda k: filler.start(k, hp)[0]))(keys)
-    state, _ = jax.jit(jax.vmap(filler.run, in_axes=(0, None, None)))(
+    state, _ = jax.jit(jax.vmap(filler.train_periods, in_axes=(0, None, None)))(
         state, hp, jnp.arange(config.num_evals)
     )
     dqn = make_dqn(config)
-    phases = num_updates(config) // learning_schedule(config)[1]
+    per_phase = learning_cadence(config).gradient_steps
+    phases = num_updates(config) // per_phase
 
     def updates(state: Any) -> jax.Array:
         def body(state: Any, j: jax.Array) -> tuple[Any, jax.Array]:
-            state, loss_sum, _ = dqn.learn(
+            state, loss_sum, _ = dqn.learn_phase(
                 state, hp, jax.random.fold_in(state.key, j), config.total_steps
             )
             return state, loss_sum
@@ -92,12 +100,12 @@ def updates_only(config: Config, keys: jax.Array) -> tuple[float, float, int]:
         return jnp.sum(jax.lax.scan(body, state, jnp.arange(phases))[1])
 
     compile_s, run_s, _ = timed(jax.vmap(updates), state)
-    return compile_s, run_s, phases * learning_schedule(config)[1]
+    return compile_s, run_s, phases * per_phase
 
 
 def full(config: Config, keys: jax.Array) -> tuple[float, float, float]:
     compile_s, run_s, out = timed(jax.vmap(make_train(config)), keys)
-    return compile_s, run_s, float(results.iqm(np.asarray(out.metrics["eval_return"])[:, -1]))
+    return compile_s, run_s, float(stats.iqm(np.asarray(out.metrics["eval_return"])[:, -1]))
 
 
 def workload(name: str) -> Config:
@@ -169,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             out = Path(args.out)
             out.mkdir(parents=True, exist_ok=True)
-            results.atomic_write_text(out / "limits.md", "\n".join(lines) + "\n")
-            results.atomic_write_text(out / "limits.json", json.dumps(report, indent=1) + "\n")
+            atomic_write_text(out / "limits.md", "\n".join(lines) + "\n")
+            atomic_write_text(out / "limits.json", json.dumps(report, indent=1) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from purejaxdqn.results import iqm
+from purejaxdqn.stats import iqm
 
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = ROOT / "benchmarks" / ".venvs"

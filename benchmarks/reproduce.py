@@ -1,13 +1,13 @@
-"""Published DQN results, reproduced: each task is one ``jit(vmap(train))`` over seeds.
+"""Published DQN results, reproduced: every config's seeds are one engine run (as ``run``).
 
 Tasks (``--tasks``, comma-separated):
 
 - ``classic``: CartPole-v1, Acrobot-v1 and MountainCar-v0 with CleanRL's ``dqn_jax``
-  hyperparameters (500k steps, Adam 2.5e-4, MSE loss, replay 10k, batch 128, one update per
-  10 env steps, target copy every 500 steps, hidden (120, 84), γ 0.99, ε 1 → 0.05 over half
-  the run, no gradient clipping), against CleanRL's published table. One deviation: 10
-  envs stepped in parallel instead of CleanRL's one (the same env steps, replay ratio and
-  update count; 10x fewer sequential scan steps).
+  hyperparameters (500k steps, Adam 2.5e-4, MSE loss (``loss="l2"``), replay 10k, batch 128,
+  one update per 10 env steps, target copy every 500 steps, hidden (120, 84), γ 0.99,
+  ε 1 → 0.05 over half the run, no gradient clipping), against CleanRL's published table.
+  One deviation: 10 envs stepped in parallel instead of CleanRL's one (the same env steps,
+  replay ratio and update count; 10x fewer sequential scan steps).
 - ``pendulum``: InvertedPendulum-v4 and -v5 with this project's defaults (100k steps),
   against the continuous-control references a user would otherwise pick (CleanRL TD3-JAX on
   v4; Tianshou's DDPG/TD3/SAC reach 1000).
@@ -29,6 +29,11 @@ eval period (closer to what CleanRL reports: episodic returns while training), t
 seeds and steps, compile and training time. Writes ``reproduce.md``, ``reproduce.json`` and
 one plot per env (IQM learning curve with a 95% band, the published number as a line).
 
+Each config's seeds are trained by :func:`purejaxdqn.engine.engine.execute`, the engine behind
+``python -m purejaxdqn.run``: one point, all seeds vmapped in one program, sharded over
+``jax.devices()`` and cut into sequential groups only where they do not fit in memory (each
+row records its layout).
+
 Usage::
 
     python benchmarks/reproduce.py                                   # everything, 16 seeds
@@ -42,16 +47,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-from purejaxdqn import results
-from purejaxdqn.config import REWARD_THRESHOLDS, Config, preset
-from purejaxdqn.train import make_train
+from purejaxdqn import stats as stats_lib
+from purejaxdqn.config import Config, ConfigError
+from purejaxdqn.dqn import make_dqn
+from purejaxdqn.engine.engine import execute
+from purejaxdqn.engine.layout import RunAxis
+from purejaxdqn.presets import REWARD_THRESHOLDS, preset
+from purejaxdqn.rundir.atomic import atomic_write_text
 
 # CleanRL's dqn_jax benchmark table (docs, mean ± std over its seeds).
 CLEANRL_DQN_JAX = {
@@ -77,7 +85,7 @@ def cleanrl_config(env: str, total_steps: int) -> Config:
         train_every=10,
         gradient_steps=1,
         hidden=(120, 84),
-        loss="mse",
+        loss="l2",
         optimizer="adam",
         target_period=500,
         eval_every=total_steps // 20,
@@ -94,23 +102,24 @@ def cleanrl_config(env: str, total_steps: int) -> Config:
 
 
 def train_seeds(config: Config, seeds: int, seed: int = 0) -> dict[str, Any]:
-    """Trains ``seeds`` seeds in one program; returns curves and timings (host arrays)."""
-    train = make_train(config)
-    keys = jax.vmap(jax.random.key)(np.arange(seed, seed + seeds))
-    t0 = time.perf_counter()
-    compiled = jax.jit(jax.vmap(train)).lower(keys).compile()
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    out = jax.block_until_ready(compiled(keys))
-    train_s = time.perf_counter() - t0
-    metrics = jax.tree.map(np.asarray, out.metrics)
+    """Trains ``seeds`` seeds through the engine; returns curves and timings (host arrays).
+
+    ``compile_s`` is the engine's compile of its two programs (``start`` and
+    ``train_periods``); ``train_s`` the training after it (the evaluation before training
+    included), as in the run directory's ``summary.json``.
+    """
+    axis = RunAxis((config,), seeds, seed)
+    log = lambda line: print(f"    {line}", file=sys.stderr, flush=True)
+    result = execute(lambda progress: make_dqn(config, progress=progress), axis, log=log)
+    rows = result.rows
     return {
-        "env_steps": metrics["env_steps"][0],
-        "eval_return": metrics["eval_return"],  # [S, T]
-        "train_return": metrics["train_return"],  # [S, T]
-        "diverged": int(np.sum(np.asarray(out.diverged_step) >= 0)),
-        "compile_s": compile_s,
-        "train_s": train_s,
+        "env_steps": rows["env_steps"][0],
+        "eval_return": rows["eval_return"],  # [S, T]
+        "train_return": rows["train_return"],  # [S, T]
+        "diverged": int(np.sum(result.diverged_step >= 0)),
+        "compile_s": result.compile_seconds,
+        "train_s": result.train_seconds,
+        "layout": {"devices": result.layout.devices, "groups": result.layout.groups},
     }
 
 
@@ -120,11 +129,11 @@ def stats(x: np.ndarray) -> dict[str, float]:
     x = x[np.isfinite(x)]
     if x.size == 0:
         return {"mean": float("nan"), "std": float("nan"), "iqm": float("nan"), "ci": [0, 0]}
-    lo, hi = results.bootstrap_ci(x)
+    lo, hi = stats_lib.bootstrap_ci(x)
     return {
         "mean": float(x.mean()),
         "std": float(x.std()),
-        "iqm": float(results.iqm(x)),
+        "iqm": float(stats_lib.iqm(x)),
         "ci": [float(lo), float(hi)],
     }
 
@@ -147,6 +156,7 @@ def row(task: str, name: str, config: Config, seeds: int, ref: Any, run: dict) -
         "compile_s": run["compile_s"],
         "train_s": run["train_s"],
         "env_steps_per_s": config.total_steps * seeds / run["train_s"],
+        "layout": run["layout"],
         "curve": {
             "env_steps": run["env_steps"].tolist(),
             "eval_return": run["eval_return"].tolist(),
@@ -165,7 +175,7 @@ def plot(out: Path, env: str, rows: list[dict]) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for r in rows:
         steps = np.asarray(r["curve"]["env_steps"])
-        center, lo, hi = results.curve_stats(np.asarray(r["curve"]["eval_return"]))
+        center, lo, hi = stats_lib.curve_stats(np.asarray(r["curve"]["eval_return"]))
         ax.plot(steps, center, label=f"{r['name']} (IQM, {r['seeds']} seeds)")
         ax.fill_between(steps, lo, hi, alpha=0.2)
     ref = rows[0]["reference"]
@@ -185,6 +195,12 @@ def fmt(s: dict[str, Any]) -> str:
 
 
 def _config_key(config: dict[str, Any]) -> str:
+    """A config dict as text; rows written by older versions are read through today's
+    :class:`Config` (its aliases, e.g. ``loss='mse'``, and fields added since)."""
+    try:
+        config = Config.from_dict(config).to_dict()
+    except (ConfigError, TypeError):
+        pass
     return json.dumps(config, sort_keys=True)
 
 
@@ -251,7 +267,7 @@ def tasks(names: list[str], seeds: int, total_steps: int | None, minatar_steps: 
         base = preset("CartPole-v1", **overrides)
         variants = {
             "preset (Adam, Huber δ=10, target 500)": {},
-            "squared loss": {"loss": "mse"},
+            "squared loss": {"loss": "l2"},
             "Nature Huber δ=1": {"huber_delta": 1.0},
             "centered RMSProp 2.5e-4": {"optimizer": "rmsprop", "lr": 2.5e-4},
             "target period 100": {"target_period": 100},
@@ -265,7 +281,7 @@ def tasks(names: list[str], seeds: int, total_steps: int | None, minatar_steps: 
     if "minatar-ablation" in names:
         variants = {
             "paper settings": {},
-            "squared loss": {"loss": "mse"},
+            "squared loss": {"loss": "l2"},
             "Adam 2.5e-4": {"optimizer": "adam"},
             "target period 100": {"target_period": 100},
             "Nature/Roderick RMSProp (eps in sqrt, no momentum)": {
@@ -344,8 +360,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         # Written after every config, so an interrupted run keeps what finished.
-        results.atomic_write_text(out / "reproduce.md", markdown(rows))
-        results.atomic_write_text(out / "reproduce.json", json.dumps(rows, indent=1) + "\n")
+        atomic_write_text(out / "reproduce.md", markdown(rows))
+        atomic_write_text(out / "reproduce.json", json.dumps(rows, indent=1) + "\n")
     for task in dict.fromkeys(r["task"] for r in rows):
         for env in dict.fromkeys(r["env"] for r in rows if r["task"] == task):
             group = [r for r in rows if r["task"] == task and r["env"] == env]

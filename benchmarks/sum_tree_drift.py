@@ -7,6 +7,10 @@ the trainer one eval period at a time and after each prints ``root - sum(leaves)
 leaves summed in float64), once without and once with the periodic rebuild
 (``per_rebuild_period``). Measured, never asserted.
 
+One seed, driven period by period with the trainer's own ``DQN.train_periods`` (jitted
+here), not through the engine: the measurement needs the replay state after every period,
+and the engine returns only the final parameters and the metrics rows.
+
     python benchmarks/sum_tree_drift.py --env CartPole-v1 --total-steps 100000
 """
 
@@ -20,8 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxdqn.config import preset
-from purejaxdqn.train import make_dqn
+from purejaxdqn.dqn import make_dqn
+from purejaxdqn.presets import preset
 
 
 def drift_row(buffer_state) -> tuple[float, float, float]:
@@ -38,7 +42,7 @@ def measure(env: str, total_steps: int, rebuild: int, seed: int) -> list[dict]:
     dqn = make_dqn(cfg)
     hp = cfg.hyperparams()
     state = dqn.init(jax.random.key(seed), hp)
-    run = jax.jit(dqn.run)
+    run = jax.jit(dqn.train_periods)
     rows = []
     for period in range(cfg.num_evals):
         state, metrics = run(state, hp, jnp.array([period]))

@@ -1,6 +1,7 @@
 """DQN's family at equal env steps: final greedy return IQM with a 95% bootstrap CI.
 
-For every env x variant one ``jit(vmap(train))`` over ``--seeds`` seeds (seed i is
+For every env x variant one engine run (:func:`purejaxdqn.engine.engine.execute`, as
+``python -m purejaxdqn.run`` trains) of ``--seeds`` seeds in one program (seed i is
 ``key(i)``), from the env's preset with the variant's switches on. Writes, under ``--out``:
 ``results.json`` (every seed's final return and the learning curves), ``results.md`` (one
 table per env) and ``<env>.png`` (IQM learning curves with 95% bootstrap bands). Measured,
@@ -24,12 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from purejaxdqn import results
-from purejaxdqn.config import REWARD_THRESHOLDS, preset
-from purejaxdqn.train import make_train
+from purejaxdqn import stats
+from purejaxdqn.dqn import make_dqn
+from purejaxdqn.engine.engine import execute
+from purejaxdqn.engine.layout import RunAxis
+from purejaxdqn.presets import REWARD_THRESHOLDS, preset
+from purejaxdqn.rundir.atomic import atomic_write_text
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "dqn": {},
@@ -66,28 +69,27 @@ def scaled_config(env: str, variant: str, total_steps: int | None, num_evals: in
 
 def run_one(env: str, variant: str, seeds: int, total_steps: int | None, num_evals: int | None):
     cfg = scaled_config(env, variant, total_steps, num_evals)
-    train = jax.jit(jax.vmap(make_train(cfg)))
-    keys = jax.vmap(jax.random.key)(jnp.arange(seeds))
-    t = time.perf_counter()
-    out = jax.block_until_ready(train(keys))
+    t = time.perf_counter()  # wall time with compile, as before: the whole engine call
+    result = execute(lambda progress: make_dqn(cfg, progress=progress), RunAxis((cfg,), seeds))
     wall = time.perf_counter() - t
-    curves = np.asarray(out.metrics["eval_return"], np.float64)  # [S, T]
+    curves = np.asarray(result.rows["eval_return"], np.float64)  # [S, T]
     final = curves[:, -1]
-    lo, hi = results.bootstrap_ci(final)
+    lo, hi = stats.bootstrap_ci(final)
     threshold = REWARD_THRESHOLDS.get(env)
     return {
         "env": env,
         "variant": variant,
         "config": cfg.to_dict(),
         "seeds": seeds,
-        "env_steps": np.asarray(out.metrics["env_steps"][0]).tolist(),
+        "env_steps": result.rows["env_steps"][0].tolist(),
         "curves": curves.tolist(),
         "final": final.tolist(),
-        "iqm": results.iqm(final),
+        "iqm": stats.iqm(final),
         "ci": [lo, hi],
         "solved": None if threshold is None else int(np.sum(final >= threshold)),
         "wall_s": wall,
         "device": _device(),
+        "layout": {"devices": result.layout.devices, "groups": result.layout.groups},
     }
 
 
@@ -119,7 +121,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax = fig.add_subplot()
     for r in rows:
         steps = np.asarray(r["env_steps"])
-        mid, lo, hi = results.curve_stats(np.asarray(r["curves"]))
+        mid, lo, hi = stats.curve_stats(np.asarray(r["curves"]))
         ax.plot(steps, mid, label=r["variant"])
         ax.fill_between(steps, lo, hi, alpha=0.15)
     threshold = REWARD_THRESHOLDS.get(rows[0]["env"])
@@ -177,12 +179,12 @@ def write_outputs(rows: list[dict], out: Path) -> None:
     by_env: dict[str, list[dict]] = {}
     for r in rows:
         by_env.setdefault(r["env"], []).append(r)
-    results.atomic_write_text(out / "results.json", json.dumps(rows, indent=1))
+    atomic_write_text(out / "results.json", json.dumps(rows, indent=1))
     devices = sorted({r.get("device", "unrecorded") for r in rows})
     header = f"# DQN variants (device: {'; '.join(devices)})\n"
     header += "\nCommand: `python benchmarks/variants.py " + " ".join(sys.argv[1:]) + "`\n"
     md = [header] + [table(env_rows) for env_rows in by_env.values()]
-    results.atomic_write_text(out / "results.md", "\n".join(md))
+    atomic_write_text(out / "results.md", "\n".join(md))
     for env, env_rows in by_env.items():
         plot(env_rows, out / f"{env}.png")
 
