@@ -150,8 +150,10 @@ class Config:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", _int_tuple("hidden", self.hidden))
         object.__setattr__(self, "conv", _int_tuple("conv", self.conv))
-        object.__setattr__(self, "q_network", _ALIASES.get(self.q_network, self.q_network))
-        object.__setattr__(self, "loss", _ALIASES.get(self.loss, self.loss))
+        for name in ("q_network", "loss"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, _ALIASES.get(value, value))
         if not isinstance(self.env_kwargs, Mapping) or not all(
             isinstance(k, str) for k in self.env_kwargs
         ):
@@ -245,7 +247,7 @@ def field_help(name: str) -> str:
     return {f.name: f.metadata["help"] for f in dataclasses.fields(Config)}[name]
 
 
-RUN_ENTRIES = ("seeds", "seed", "checkpoint_every")
+RUN_ENTRIES = ("seeds", "seed", "checkpoint_every", "max_memory_gb")
 
 
 def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:

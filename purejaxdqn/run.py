@@ -26,7 +26,7 @@ from typing import Any
 
 from purejaxdqn import report
 from purejaxdqn.cli import flags, training
-from purejaxdqn.config import Config, ConfigError, field_names
+from purejaxdqn.config import Config, ConfigError, field_names, read_config_file
 from purejaxdqn.dqn import make_dqn
 from purejaxdqn.engine.layout import RunAxis
 from purejaxdqn.envs.discrete import make_env
@@ -54,6 +54,7 @@ class RunRequest:
     seed: int
     out: Path
     checkpoint_every: int | None = None
+    max_memory_gb: float | None = None
     resume: bool = False
     quiet: bool = False
     env: Any = None
@@ -66,13 +67,11 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
     Raises:
       ConfigError: for any invalid input, with a one-line message.
     """
+    if args.max_memory_gb is not None and not args.max_memory_gb > 0:
+        raise ConfigError(f"--max-memory-gb must be > 0, got {args.max_memory_gb}")
     if args.resume is not None:
         given = [f for f in field_names() if getattr(args, f) is not None]
-        given += [
-            o
-            for o in ("seeds", "seed", "config", "out", "env_backend")
-            if getattr(args, o, None) is not None
-        ]
+        given += [o for o in _RESUME_CONFLICTS if getattr(args, o, None) is not None]
         if given:
             raise ConfigError(
                 f"--resume continues a run as configured; drop --{given[0].replace('_', '-')}"
@@ -84,20 +83,29 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
         # The run's own config.json without today's preset under it: a field an older
         # version did not save takes its default (that version's behaviour).
         config, seeds, seed, every = flags.config_from_args(ns, presets=False)
+        memory = read_config_file(out / files.CONFIG_FILE)[1].get("max_memory_gb")
         resume = True
     else:
         config, seeds, seed, every = flags.config_from_args(args)
+        memory = args.max_memory_gb
         out = Path(args.out) if args.out else files.default_run_dir(config.env)
-        files.check_run_dir(out, expected_config(config, seeds, seed, every))
+        files.check_run_dir(out, expected_config(config, seeds, seed, every, memory))
         resume = False
     env, env_params = make_env(config)  # an unknown env or action space fails here
     make_dqn(config, env, env_params)  # a network the env's observations cannot feed, too
-    return RunRequest(config, seeds, seed, out, every, resume, args.quiet, env, env_params)
+    return RunRequest(config, seeds, seed, out, every, memory, resume, args.quiet, env, env_params)
 
 
-def expected_config(config: Config, seeds: int, seed: int, every: int | None) -> dict[str, Any]:
+_RESUME_CONFLICTS = (
+    "seeds", "seed", "config", "out", "env_backend", "checkpoint_every", "max_memory_gb",
+)  # fmt: skip
+
+
+def expected_config(
+    config: Config, seeds: int, seed: int, every: int | None, memory: float | None = None
+) -> dict[str, Any]:
     """What ``config.json`` holds for this run."""
-    return {**config.to_dict(), **files.run_entries(seeds, seed, every)}
+    return {**config.to_dict(), **files.run_entries(seeds, seed, every, memory)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,35 +123,39 @@ def execute(request: RunRequest) -> int:
 
     Writes the run directory and prints the end table.
     """
-    config, out = request.config, request.out
-    if request.resume and files.is_complete(out):
+    r = request
+    config, out = r.config, r.out
+    if r.resume and files.is_complete(out):
         print(f"{out}: the run is already complete; nothing to resume", file=sys.stderr)
         return 0
-    expected = expected_config(config, request.seeds, request.seed, request.checkpoint_every)
+    entries = files.run_entries(r.seeds, r.seed, r.checkpoint_every, r.max_memory_gb)
+    expected = {**config.to_dict(), **entries}
     files.check_run_dir(out, expected)
-    out.mkdir(parents=True, exist_ok=True)
-    files.mark_incomplete(out)
-    if not request.resume:
-        files.write_config(out, expected)
     import jax
 
     platform = jax.devices()[0].platform
-    training.log(
-        f"purejaxdqn: {config.env}, {request.seeds} seeds x {config.total_steps:,} env steps "
-        f"({platform})"
-    )
-    axis = RunAxis((config,), request.seeds, request.seed)
+
+    def prepare(_: Any) -> None:  # the runs fit: only now is anything written or said
+        training.log(
+            f"purejaxdqn: {config.env}, {r.seeds} seeds x {config.total_steps:,} env steps "
+            f"({platform})"
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        files.mark_incomplete(out)
+        if not r.resume:
+            files.write_config(out, expected)
+
+    axis = RunAxis((config,), r.seeds, r.seed)
     result = training.train(
-        lambda progress: make_dqn(config, request.env, request.env_params, progress=progress),
+        lambda progress: make_dqn(config, r.env, r.env_params, progress=progress),
         axis,
         out,
-        quiet=request.quiet,
-        checkpoint_every=request.checkpoint_every,
-        resume=request.resume,
-        meta={
-            "config": config.to_dict(),
-            **files.run_entries(request.seeds, request.seed, request.checkpoint_every),
-        },
+        quiet=r.quiet,
+        checkpoint_every=r.checkpoint_every,
+        resume=r.resume,
+        meta={"config": config.to_dict(), **entries},
+        max_memory_bytes=None if r.max_memory_gb is None else int(r.max_memory_gb * 2**30),
+        before_compile=prepare,
     )
     (point,) = report.points_of(result, axis)
     summary = report.write_point(out, point, result, {"platform": platform})

@@ -145,8 +145,12 @@ def curve_stats(
     if n_seeds == 1 or n_points == 0:
         return center, center.copy(), center.copy()
     batch = max(1, _MAX_RESAMPLE_ELEMENTS // (n_seeds * n_points))
+    # Columns with a non-finite return get no band (NaN); they are bootstrapped as zeros so
+    # that scipy sees no NaN. The resampled seeds are shared by all columns, so the other
+    # columns' bands are unchanged.
+    finite = np.all(np.isfinite(data), axis=0)
     result = stats.bootstrap(
-        (data,),
+        (np.where(finite, data, 0.0),),
         iqm,
         n_resamples=n_resamples,
         batch=batch if batch < n_resamples else None,
@@ -157,6 +161,8 @@ def curve_stats(
     )
     low = np.asarray(result.confidence_interval.low, dtype=np.float64).reshape(n_points)
     high = np.asarray(result.confidence_interval.high, dtype=np.float64).reshape(n_points)
+    low[~finite] = np.nan
+    high[~finite] = np.nan
     # Columns where every seed has the same value: the band is exactly that value.
     constant = np.all(data == data[:1], axis=0)
     low[constant] = center[constant]

@@ -69,12 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="call jax.distributed.initialize() first (multi-host; run on every host)",
     )
-    g.add_argument(
-        "--max-memory-gb",
-        type=float,
-        default=None,
-        help="memory limit per device in GiB (default: the device's, or half the host's)",
-    )
     return p
 
 
@@ -117,7 +111,8 @@ def _read_spec(out: Path) -> dict[str, Any]:
 
 
 _RESUME_CONFLICTS = (
-    "seeds", "seed", "config", "out", "env_backend", "grid", "random", "space", "max_memory_gb",
+    "seeds", "seed", "config", "out", "env_backend", "grid", "random", "space",
+    "max_memory_gb", "checkpoint_every",
 )  # fmt: skip
 
 
@@ -190,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise SweepError(f"--distributed: {str(e).splitlines()[0]}") from None
         return execute(request)
     except (ConfigError, flags.UsageError) as e:
-        print(f"error: {str(e).splitlines()[0] if str(e) else e!r}", file=sys.stderr)
+        message = str(e).splitlines()[0] if str(e) else repr(e)
+        print(f"error: {message}", file=sys.stderr)
         return 2
 
 
@@ -207,7 +203,14 @@ def execute(request: SweepRequest) -> int:
     env, env_params = make_env(config)  # a bad env is a one-line error, nothing written
     writer = jax.process_index() == 0  # on several hosts, host 0 writes the outputs
 
-    def prepare(_: Any) -> None:  # the sweep fits: only now is anything written
+    devices = jax.devices()
+
+    def prepare(_: Any) -> None:  # the sweep fits: only now is anything written or said
+        training.log(
+            f"purejaxdqn.sweep: {config.env}, {len(points)} points x {seeds} seeds = "
+            f"{len(points) * seeds} runs x {config.total_steps:,} env steps on {len(devices)} "
+            f"{devices[0].platform} device(s)"
+        )
         if writer:
             out.mkdir(parents=True, exist_ok=True)
             files.mark_incomplete(out)
@@ -215,12 +218,6 @@ def execute(request: SweepRequest) -> int:
                 text = json.dumps(jsonable(r.spec(), finite_only=False), indent=2, sort_keys=True)
                 atomic_write_text(out / SPEC_FILE, text + "\n")
 
-    devices = jax.devices()
-    training.log(
-        f"purejaxdqn.sweep: {config.env}, {len(points)} points x {seeds} seeds = "
-        f"{len(points) * seeds} runs x {config.total_steps:,} env steps on {len(devices)} "
-        f"{devices[0].platform} device(s)"
-    )
     axis = RunAxis(tuple(configs), seeds, seed)
     max_bytes = None if r.max_memory_gb is None else int(r.max_memory_gb * 2**30)
     result = training.train(

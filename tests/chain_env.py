@@ -106,7 +106,7 @@ class ImageChain(Chain):
 
 GAMMA = 0.9
 # The tabular-check config shared by test_train and test_family: uniform behaviour (ε = 1),
-# a small MLP, MSE, a target copy every 40 steps.
+# a small MLP, the squared (l2) loss, a target copy every 40 steps.
 CHAIN_CONFIG = Config(
     env="chain",
     total_steps=4000,
@@ -119,7 +119,7 @@ CHAIN_CONFIG = Config(
     eval_every=1000,
     eval_episodes=2,
     hidden=(32,),
-    loss="mse",
+    loss="l2",
     lr=3e-3,
     gamma=GAMMA,
     eps_start=1.0,

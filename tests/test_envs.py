@@ -205,11 +205,21 @@ def test_discretize_pendulum_delegates():
 
 
 def test_unknown_name_error():
+    # The error names the closest known names (not all of them) and where to find the rest.
     with pytest.raises(ValueError) as info:
         envs.make("NoSuchEnv-v0")
     msg = str(info.value)
-    assert "NoSuchEnv-v0" in msg and "InvertedPendulum-v5" in msg and "CartPole-v1" in msg
+    assert "NoSuchEnv-v0" in msg and "purejaxdqn.envs.known_names()" in msg
+    assert f"{len(envs.known_names())} known names" in msg
     assert "brax:<name>" in msg
+    assert {"InvertedPendulum-v5", "CartPole-v1"} <= set(envs.known_names())
+    for typo, closest in (
+        ("InvertedPendulum-v6", "InvertedPendulum-v5"),
+        ("CartPole-v2", "CartPole-v1"),
+    ):
+        with pytest.raises(ValueError, match=f"closest: .*{closest}") as info:
+            envs.make(typo)
+        assert typo in str(info.value) and "brax:<name>" in str(info.value)
 
 
 def test_register_rejects_taken_names():

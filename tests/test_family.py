@@ -11,18 +11,11 @@ from chain_env import CHAIN_CONFIG, GAMMA, BoxChain, Chain, ImageChain
 
 from purejaxdqn import losses, replay
 from purejaxdqn.config import Config, ConfigError
+from purejaxdqn.dqn import make_dqn, make_train
 from purejaxdqn.envs import Discretize
+from purejaxdqn.envs.discrete import make_env
 from purejaxdqn.networks import QNetwork, StateActionQNetwork
-from purejaxdqn.replay import Transition
-from purejaxdqn.train import (
-    categorical_td_loss,
-    make_dqn,
-    make_env,
-    make_train,
-    one_step_view,
-    per_beta,
-    td_loss,
-)
+from purejaxdqn.replay import Transition, one_step_view, per_beta
 
 CHAIN_SEEDS = 4
 # Every seed's Q on the non-terminal chain states must be within CHAIN_ATOL of Q*. The
@@ -235,9 +228,17 @@ def test_n_step_target_matches_numpy_with_terminal_and_truncation():
     gamma = 0.8
     seq = Transition(obs, action, reward, next_obs, term, trunc)
     hp = Config(gamma=gamma).hyperparams()
-    batch, discount = one_step_view(hp, jax.tree.map(jnp.asarray, seq))
+    batch, discount = one_step_view(hp.gamma, jax.tree.map(jnp.asarray, seq))
     q_t = batch.next_obs @ jnp.asarray(w)
-    _, td = td_loss(Config(loss="mse"), hp, jnp.asarray(q_tm1), batch, q_t, None, discount)
+    _, td = losses.td_loss(
+        jnp.asarray(q_tm1),
+        batch.action,
+        batch.reward,
+        discount,
+        q_t,
+        kind="l2",
+        huber_delta=hp.huber_delta,
+    )
     expected = [
         _n_step_reference(reward[i], term[i], trunc[i], next_obs[i] @ w, gamma)
         - q_tm1[i, action[i, 0]]
@@ -443,10 +444,10 @@ def test_c51_loss_matches_numpy_with_double_q_and_n_step():
             for i in range(b)
         ]
     )
-    batch = Transition(None, jnp.asarray(action), jnp.asarray(reward), None, None)
-    loss, per_item = categorical_td_loss(
+    loss, per_item = losses.categorical_td_loss(
         jnp.asarray(logits_tm1),
-        batch,
+        jnp.asarray(action),
+        jnp.asarray(reward),
         jnp.asarray(discount),
         jnp.asarray(logits_t),
         jnp.asarray(a_t),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from purejaxdqn import make_train, preset
-from purejaxdqn.results import iqm
+from purejaxdqn.stats import iqm
 
 
 def _train(config, seeds: int) -> np.ndarray:

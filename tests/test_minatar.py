@@ -12,9 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purejaxdqn.config import MINATAR_GAMES, Config, ConfigError, preset
+from purejaxdqn.config import Config, ConfigError
+from purejaxdqn.dqn import make_dqn, make_optimizer, make_train, num_updates
 from purejaxdqn.networks import Conv3x3, Torso
-from purejaxdqn.train import make_dqn, make_optimizer, make_train, num_updates
+from purejaxdqn.presets import MINATAR_GAMES, preset
 
 
 def test_conv3x3_matches_lax_convolution():

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -14,13 +11,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from chain_env import Chain
-from tiny_run import tiny_pendulum_args
+from tiny_run import compilation_cache_env, python, tiny_pendulum_args
 
-from purejaxdqn import envs, load_params, results
-from purejaxdqn.checkpoint import FAULT_ENV
+from purejaxdqn import envs, load_params, report, run
 from purejaxdqn.config import Config
-from purejaxdqn.run import train_and_report
-from purejaxdqn.train import make_train
+from purejaxdqn.dqn import make_dqn, make_train
+from purejaxdqn.engine.engine import execute
+from purejaxdqn.engine.layout import RunAxis
+from purejaxdqn.rundir import files
+from purejaxdqn.rundir.checkpoint import FORMAT_VERSION, Checkpointer
 
 TINY = [*tiny_pendulum_args(600), "--quiet"]
 
@@ -32,32 +31,19 @@ _CACHE: dict[str, str] = {}
 def shared_compilation_cache(tmp_path_factory):
     """The subprocesses share JAX's persistent compilation cache, so a resumed run reuses
     the program its first attempt compiled (as a user's can, with the same variables)."""
-    _CACHE.update(
-        JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax-cache")),
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
-    )
+    _CACHE.update(compilation_cache_env(tmp_path_factory.mktemp("jax-cache")))
     yield
     _CACHE.clear()
 
 
-def _run(*args: str, fault: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **_CACHE}
-    env.pop(FAULT_ENV, None)
-    if fault is not None:
-        env[FAULT_ENV] = fault
-    return subprocess.run(
-        [sys.executable, "-m", "purejaxdqn.run", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+def _run(*args: str, fault: str | None = None):
+    return python("-m", "purejaxdqn.run", *args, fault=fault, env=_CACHE)
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> Path:
-    """The reference: the same config in one piece, no checkpoints (one chunk of 3 periods)."""
+    """The reference: the same config in one piece, no checkpoints (one segment of 3
+    periods)."""
     out = tmp_path_factory.mktemp("full") / "run"
     proc = _run(*TINY, "--out", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -70,23 +56,29 @@ def test_sigkill_mid_run_and_during_a_checkpoint_write_then_resume(uninterrupted
     killed = _run(*TINY, "--checkpoint-every", "200", "--out", str(out), fault="after:1")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     ckpts = out / "checkpoints"
-    assert sorted(p.name for p in ckpts.iterdir()) == ["period-000001"]
-    assert not results.is_complete(out) and not (out / "metrics.csv").exists()
+    assert sorted(p.name for p in ckpts.iterdir()) == ["g0000-p000001"]
+    assert not files.is_complete(out) and not (out / "metrics.csv").exists()
+    meta = Checkpointer.read_meta(ckpts / "g0000-p000001")
+    assert meta["format_version"] == FORMAT_VERSION and meta["has_state"]
+    assert (meta["group"], meta["next_period"], meta["seeds"]) == (0, 1, 2)
+    assert meta["layout"] == {"groups": 1, "runs_per_group": 2, "devices": 1}
 
     # 2. Resume, and SIGKILL in the middle of writing the next checkpoint (data written,
     #    not yet committed): the committed one must stay usable.
     killed = _run("--resume", str(out), "--quiet", fault="during:1")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert "resumed from" in killed.stderr
-    assert sorted(p.name for p in ckpts.iterdir()) == ["period-000001", "tmp-000002"]
+    assert sorted(p.name for p in ckpts.iterdir()) == ["g0000-p000001", "tmp-g0000-p000002"]
 
     # 3. Resume again: it starts from period 1 again and finishes.
     done = _run("--resume", str(out), "--quiet")
     assert done.returncode == 0, done.stderr
-    assert "period-000001 (env step 200)" in done.stderr
-    assert results.is_complete(out) and not ckpts.exists()
+    first = (ckpts / "g0000-p000001").resolve()
+    assert f"resumed from {first} (env step 200)" in done.stderr.splitlines()
+    assert files.is_complete(out) and not ckpts.exists()
 
-    # Identical to the uninterrupted run, although it ran in 1-period chunks and was killed.
+    # Identical to the uninterrupted run, although it ran in 1-period segments and was
+    # killed.
     for name in ("metrics.csv", "params.msgpack"):
         assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
     ref, got = load_params(uninterrupted), load_params(out)
@@ -94,6 +86,7 @@ def test_sigkill_mid_run_and_during_a_checkpoint_write_then_resume(uninterrupted
         np.testing.assert_array_equal(a, b)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["resumed"] is True and summary["diverged_count"] == 0
+    assert json.loads((uninterrupted / "summary.json").read_text())["resumed"] is False
 
     # Resuming a finished run does nothing and says so.
     again = _run("--resume", str(out), "--quiet")
@@ -111,6 +104,12 @@ def test_resume_errors_are_one_line(tmp_path):
     assert "drop --lr" in mixed.stderr
 
 
+def test_resume_refuses_checkpoint_every_by_name(tmp_path, capsys):
+    assert run.main(["--resume", str(tmp_path), "--checkpoint-every", "400"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "drop --checkpoint-every" in line
+
+
 # --- NaN guard ------------------------------------------------------------------------
 NAN_ENV = "chain-nan-guard-test"
 NAN_CONFIG = Config(
@@ -125,7 +124,7 @@ NAN_CONFIG = Config(
     eval_every=400,
     eval_episodes=2,
     hidden=(8,),
-    loss="mse",
+    loss="l2",
 )
 POISONED = 3
 SEEDS = 8
@@ -137,19 +136,40 @@ def _hp_with_nan_lr(seeds: list[int]):
     return jax.tree.map(lambda x: jnp.full((len(seeds),), x), hp).replace(lr=lr)
 
 
+def _poisoned(dqn):
+    """``dqn`` whose seed ``POISONED`` (recognised by its key) trains with ``lr = NaN``."""
+    bad = jax.random.key_data(jax.random.key(POISONED))
+
+    def poison(key, hp):
+        is_bad = jnp.all(jax.random.key_data(key) == bad)
+        return hp.replace(lr=jnp.where(is_bad, jnp.float32(jnp.nan), hp.lr))
+
+    return dqn._replace(
+        start=lambda key, hp: dqn.start(key, poison(key, hp)),
+        train_periods=lambda state, hp, periods: dqn.train_periods(
+            state, poison(state.key, hp), periods
+        ),
+    )
+
+
 @pytest.fixture(scope="module")
 def poisoned_run(tmp_path_factory):
+    """Seeds 0..7 through the engine and the report path, seed 3 with a NaN learning rate."""
     if NAN_ENV not in envs.known_names():
         envs.register(NAN_ENV, lambda: (Chain(), None))
     out = tmp_path_factory.mktemp("nan") / "run"
-    rc = train_and_report(
-        NAN_CONFIG, SEEDS, 0, out, quiet=True, hp=_hp_with_nan_lr(list(range(SEEDS)))
+    axis = RunAxis((NAN_CONFIG,), SEEDS, 0)
+    result = execute(
+        lambda progress: _poisoned(make_dqn(NAN_CONFIG, progress=progress)),
+        axis,
+        devices=jax.devices()[:1],
     )
-    assert rc == 0
+    (point,) = report.points_of(result, axis)
+    files.write_summary(out, report.write_point(out, point, result, {}))
     return out
 
 
-def test_nan_seed_is_flagged_and_reported(poisoned_run, capsys):
+def test_nan_seed_is_flagged_and_reported(poisoned_run):
     summary = json.loads((poisoned_run / "summary.json").read_text())
     # The first learning phase is at env step 100 (learning_starts, a multiple of 4).
     assert summary["diverged_count"] == 1
@@ -170,6 +190,6 @@ def test_nan_seed_does_not_touch_the_others(poisoned_run):
     got = load_params(poisoned_run)
     for a, b in zip(jax.tree.leaves(alone.params), jax.tree.leaves(got), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[healthy])
-    rows = results.read_metrics_csv(poisoned_run)
+    rows = files.read_metrics_csv(poisoned_run)
     returns = rows["eval_return"].astype(np.float32)
     np.testing.assert_array_equal(np.asarray(alone.metrics["eval_return"]), returns[healthy])

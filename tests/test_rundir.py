@@ -392,23 +392,50 @@ def test_plot_sweep_takes_any_dimension_objects(tmp_path, kind):
 
 
 def test_checkpointer_round_trip(tmp_path):
+    """A snapshot mid-group and one at a group boundary come back as saved; two are kept."""
+    from typing import NamedTuple
+
     jax = pytest.importorskip("jax")
-    state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "key": jax.random.key(3)}
-    metrics = {"eval_return": np.ones((2, 4), np.float32)}
-    ckpt = rundir.Checkpointer(tmp_path)
-    assert ckpt.latest() is None
-    ckpt.save(state, metrics, 4, {"seeds": 2})
-    path = ckpt.save(state, metrics, 6, {"seeds": 2})
+    from purejaxdqn.engine.engine import Snapshot
+
+    class State(NamedTuple):
+        params: dict
+        key: object
+
+    state = State({"w": np.arange(6, dtype=np.float32).reshape(2, 3)}, jax.random.key(3))
+    rows = {"eval_return": np.ones((2, 4), np.float32)}
+    done = {
+        "rows": {"eval_return": np.full((2, 5), 7.0, np.float32)},
+        "params": {"w": np.zeros((2, 3), np.float32)},
+        "diverged_step": np.array([-1, 40], np.int32),
+    }
+    layout = {"groups": 2, "runs_per_group": 2, "devices": 1}
+    ckpt = rundir.Checkpointer(tmp_path, meta={"seeds": 2})
+    assert ckpt.latest() is None and ckpt.restore_latest(state) is None
+    first = ckpt.save(Snapshot(0, 2, state, rows, None), {"layout": layout})
+    ckpt.save(Snapshot(0, 3, state, rows, None), {"layout": layout})
+    path = ckpt.save(Snapshot(1, 1, state, rows, done), {"layout": layout})
     assert ckpt.latest() == path and path.parent.name == rundir.CHECKPOINT_DIR
-    assert rundir.Checkpointer.read_meta(path)["seeds"] == 2
-    like = jax.eval_shape(lambda: state)
-    restored, rows, period = rundir.Checkpointer.restore(path, like)
-    assert period == 6
-    np.testing.assert_array_equal(restored["w"], state["w"])
+    assert [p.name for p in ckpt.committed()] == ["g0000-p000003", "g0001-p000001"]
+    assert not first.exists()
+    meta = rundir.Checkpointer.read_meta(path)
+    assert meta["seeds"] == 2 and meta["group"] == 1 and meta["next_period"] == 1
+
+    snap = ckpt.restore_latest(jax.eval_shape(lambda: state))
+    assert (snap.group, snap.next_period, snap.layout) == (1, 1, layout)
+    np.testing.assert_array_equal(snap.state.params["w"], state.params["w"])
     np.testing.assert_array_equal(
-        jax.random.key_data(restored["key"]), jax.random.key_data(state["key"])
+        jax.random.key_data(snap.state.key), jax.random.key_data(state.key)
     )
-    np.testing.assert_array_equal(rows["eval_return"], metrics["eval_return"])
+    np.testing.assert_array_equal(snap.rows["eval_return"], rows["eval_return"])
+    np.testing.assert_array_equal(snap.done["rows"]["eval_return"], done["rows"]["eval_return"])
+    np.testing.assert_array_equal(snap.done["params"]["w"], done["params"]["w"])
+    np.testing.assert_array_equal(snap.done["diverged_step"], done["diverged_step"])
+
+    boundary = ckpt.save(Snapshot(2, 0, None, {}, done), {"layout": layout})
+    snap = rundir.Checkpointer.restore(boundary, jax.eval_shape(lambda: state))
+    assert snap.state is None and snap.rows == {} and snap.group == 2
+    np.testing.assert_array_equal(snap.done["diverged_step"], done["diverged_step"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,10 @@
 """Sweeps: one program over points x seeds, equal to the points trained alone, sharded over
-devices, chunked under a memory limit, with its outputs and its one-line errors."""
+devices, cut into groups under a memory limit, killed and resumed, with its outputs and its
+one-line errors.
+
+The spec's own tests (grid product, random points, their errors) are in
+``tests/test_search_space.py``, the ranking's in ``tests/test_stats.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,25 @@ import contextlib
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
+import signal
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import numpy as np
 import pytest
 from chain_env import Chain
+from tiny_run import TESTS_DIR, compilation_cache_env, python
 
-from purejaxdqn import envs, sweep
+from purejaxdqn import envs, load_params, report, search_space, sweep
+from purejaxdqn.cli.flags import config_from_args
 from purejaxdqn.config import Config
-from purejaxdqn.results import iqm
-from purejaxdqn.run import build_parser, config_from_args
-from purejaxdqn.train import make_dqn, make_train
+from purejaxdqn.dqn import make_dqn, make_train
+from purejaxdqn.engine import layout as layout_lib
+from purejaxdqn.engine.engine import execute
+from purejaxdqn.engine.layout import RunAxis
+from purejaxdqn.rundir import files, plots
+from purejaxdqn.stats import iqm
 
 ENV = "chain-sweep-test"
 FLAGS = [
@@ -36,16 +45,27 @@ FLAGS = [
     "--eval-every", "200",
     "--eval-episodes", "2",
     "--hidden", "8",
-    "--loss", "mse",
+    "--loss", "l2",
     "--quiet",
 ]  # fmt: skip
 GRID = ["lr=1e-3,3e-2", "gamma=0.9"]
 SEEDS = 3  # 2 points x 3 seeds = 6 runs: padded to 8 on 4 devices
+POINT_FILES = ("config.json", "metrics.csv", "params.msgpack", "summary.json", "learning_curve.png")
 
 
 def chain_config() -> Config:
     """The base config of the CLI flags above (built the way the CLI builds it)."""
-    return config_from_args(build_parser().parse_args(FLAGS))[0]
+    return config_from_args(sweep.build_parser().parse_args(FLAGS))[0]
+
+
+def bytes_per_run() -> int:
+    config = chain_config()
+    return layout_lib.estimate_run_bytes(make_dqn(config, Chain()), config)
+
+
+def limit_gb(runs_per_device: float) -> float:
+    """A ``--max-memory-gb`` that fits ``floor(runs_per_device)`` runs per device."""
+    return runs_per_device * layout_lib.SAFETY_FACTOR * bytes_per_run() / 2**30
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,11 +78,27 @@ def chain_registered():
 
 @pytest.fixture(scope="module")
 def swept():
-    """The sweep on one device, in one call of one compiled program."""
-    points = sweep.grid_points(sweep.parse_grid(GRID))
-    result = sweep.run_sweep(chain_config(), points, SEEDS, env=Chain(), devices=jax.devices()[:1])
-    assert result.plan.chunks == 1 and result.plan.devices == 1
-    return result
+    """The sweep through the engine on one device, in one group of one compiled program."""
+    config = chain_config()
+    values = search_space.grid_points(search_space.parse_grid(GRID))
+    axis = RunAxis(tuple(search_space.point_configs(config, values)), SEEDS, 0)
+    result = execute(
+        lambda progress: make_dqn(config, Chain(), None, progress),
+        axis,
+        devices=jax.devices()[:1],
+    )
+    assert result.layout.groups == 1 and result.layout.devices == 1
+    points = report.points_of(result, axis)
+    return SimpleNamespace(
+        values=values,
+        axis=axis,
+        result=result,
+        points=points,
+        eval_return=np.stack([p.rows["eval_return"] for p in points]),  # [P, S, T]
+        env_steps=points[0].rows["env_steps"][0],
+        final_return=np.stack([p.final_return for p in points]),
+        auc=np.stack([p.auc for p in points]),
+    )
 
 
 def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -72,52 +108,45 @@ def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
 
 
 # ---------------------------------------------------------------------------------------
-# The spec.
+# The spec and the layout.
 
 
-def test_grid_is_the_cartesian_product():
-    dims = sweep.parse_grid(["lr=1e-4,3e-4,1e-3", "gamma=0.99,0.995", "exploration-steps=500"])
-    points = sweep.grid_points(dims)
-    assert len(points) == 6
-    assert points[0] == {"lr": 1e-4, "gamma": 0.99, "exploration_steps": 500.0}
-    assert points[1] == {"lr": 1e-4, "gamma": 0.995, "exploration_steps": 500.0}
-    assert {(p["lr"], p["gamma"]) for p in points} == {
-        (lr, g) for lr in (1e-4, 3e-4, 1e-3) for g in (0.99, 0.995)
-    }
-    assert dims[0].log_scale and not dims[1].log_scale
+def test_plot_of_a_random_sweep(tmp_path):
+    dims = search_space.parse_space(["lr=loguniform:1e-5:1e-2", "tau=uniform:0.01:1"])
+    points = search_space.random_points(dims, 6)
+    final = np.random.default_rng(1).normal(size=(6, 4))
+    plots.plot_sweep(tmp_path / "p.png", dims, points, final, title="t")
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_random_points_are_reproducible_and_in_range():
-    dims = sweep.parse_space(
-        ["lr=loguniform:1e-5:1e-2", "tau=uniform:0.001:0.1", "eps_end=choice:0.01,0.05"]
-    )
-    points = sweep.random_points(dims, 200, seed=3)
-    assert points == sweep.random_points(dims, 200, seed=3)
-    assert points != sweep.random_points(dims, 200, seed=4)
-    lr = np.array([p["lr"] for p in points])
-    tau = np.array([p["tau"] for p in points])
-    assert np.all((lr >= 1e-5) & (lr <= 1e-2)) and np.all((tau >= 0.001) & (tau <= 0.1))
-    assert {p["eps_end"] for p in points} == {0.01, 0.05}
-    # Log-uniform: each decade of the three gets about a third of the draws.
-    decades = np.histogram(np.log10(lr), bins=[-5, -4, -3, -2])[0]
-    assert np.all(decades > 40), decades
-
-
-def test_plan_chunks_by_hand():
-    # 10 runs on 4 devices: 3 per device; 2 runs per device fit -> 2 chunks of 2 per device.
-    plan = sweep.plan_chunks(10, 4, bytes_per_run=100, limit_bytes=450)
-    assert (plan.chunks, plan.runs_per_call, plan.padded_runs) == (2, 8, 16)
+def test_plan_layout_by_hand():
+    # 10 runs on 4 devices: 3 per device; 2 runs per device fit -> 2 groups of 2 per device.
+    plan = layout_lib.plan_layout(10, 4, bytes_per_run=100, limit_bytes=450)
+    assert (plan.groups, plan.runs_per_group, plan.padded_runs) == (2, 8, 16)
     assert plan.estimate_bytes_per_device == 2 * 100 * 2
-    assert sweep.plan_chunks(10, 4, 100, 10_000).chunks == 1
-    assert sweep.plan_chunks(10, 4, 100, 10_000).runs_per_call == 12
-    with pytest.raises(sweep.SweepError, match="does not fit"):
-        sweep.plan_chunks(10, 4, 100, 199)
+    # The last group is padded by repeating the last run.
+    np.testing.assert_array_equal(plan.group_index(1), [8, 9, 9, 9, 9, 9, 9, 9])
+    assert layout_lib.plan_layout(10, 4, 100, 10_000).groups == 1
+    assert layout_lib.plan_layout(10, 4, 100, 10_000).runs_per_group == 12
+    with pytest.raises(layout_lib.DoesNotFit, match="does not fit"):
+        layout_lib.plan_layout(10, 4, 100, 199)
+
+
+def test_run_axis_is_points_times_seeds():
+    configs = search_space.point_configs(chain_config(), [{"lr": 1e-3}, {"lr": 3e-2}])
+    axis = RunAxis(tuple(configs), seeds=3, seed=5)
+    assert (axis.points, axis.runs) == (2, 6)
+    np.testing.assert_array_equal(axis.seed_of(np.arange(6)), [5, 6, 7, 5, 6, 7])
+    hp = axis.hyperparams(np.arange(6))
+    np.testing.assert_array_equal(hp.lr, np.float32([1e-3] * 3 + [3e-2] * 3))
+    assert float(hp.gamma[0]) == np.float32(configs[0].gamma)
 
 
 def test_memory_estimate_is_the_replay_buffer_plus_the_rest():
     cfg = chain_config()
-    small = sweep.estimate_run_bytes(cfg, Chain())
-    big = sweep.estimate_run_bytes(cfg.replace(capacity=512), Chain())
+    small = layout_lib.estimate_run_bytes(make_dqn(cfg, Chain()), cfg)
+    big_cfg = cfg.replace(capacity=512)
+    big = layout_lib.estimate_run_bytes(make_dqn(big_cfg, Chain()), big_cfg)
     # A transition: obs and next_obs (5 float32 each), action int32, reward f32, terminated
     # and truncated (bools).
     transition = 2 * 5 * 4 + 4 + 4 + 1 + 1
@@ -132,31 +161,11 @@ def test_memory_estimate_is_the_replay_buffer_plus_the_rest():
         leaves = jax.tree.leaves(tree.replace(key=jax.ShapeDtypeStruct((2,), np.uint32)))
         return sum(np.prod(x.shape, dtype=int) * np.dtype(x.dtype).itemsize for x in leaves)
 
-    outputs = sum(np.prod(x.shape, dtype=int) * 4 for x in jax.tree.leaves(output))
+    outputs = sum(
+        np.prod(x.shape, dtype=int) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(output)
+    )
     hp_bytes = sum(np.asarray(x).nbytes for x in jax.tree.leaves(hp))  # float32 scalars
     assert small == nbytes(state) + outputs + hp_bytes + 4  # + the int32 seed
-
-
-def test_ranking_is_the_iqm_by_numpy():
-    rng = np.random.default_rng(0)
-    final = rng.normal(size=(5, 8)) * 10
-    final[:, 0] = 1e6  # an outlier per point that the IQM drops
-    final[3] = final[1]  # a tie keeps the point order
-    by_hand = np.sort(final, axis=1)[:, 2:6].mean(axis=1)  # middle half of 8 seeds
-    ranking = sweep.rank_points(final)
-    assert [r["point"] for r in ranking] == list(np.argsort(-by_hand, kind="stable"))
-    for r in ranking:
-        np.testing.assert_allclose(r["final_return_iqm"], by_hand[r["point"]])
-        lo, hi = r["final_return_ci95"]
-        assert lo <= r["final_return_iqm"] <= hi
-
-
-def test_plot_of_a_random_sweep(tmp_path):
-    dims = sweep.parse_space(["lr=loguniform:1e-5:1e-2", "tau=uniform:0.01:1"])
-    points = sweep.random_points(dims, 6)
-    final = np.random.default_rng(1).normal(size=(6, 4))
-    sweep.plot_sweep(tmp_path / "p.png", dims, points, final, title="t")
-    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # ---------------------------------------------------------------------------------------
@@ -165,15 +174,15 @@ def test_plot_of_a_random_sweep(tmp_path):
 
 def test_point_in_sweep_equals_point_trained_alone(swept):
     p, i = 1, 2  # lr=3e-2, seed 2
-    cfg = chain_config().replace(**swept.points[p])
-    assert cfg == swept.configs[p] and cfg.lr == 3e-2
+    cfg = chain_config().replace(**swept.values[p])
+    assert cfg == swept.axis.configs[p] and cfg.lr == 3e-2
     alone = jax.jit(make_train(cfg, Chain()))(jax.random.key(i))
-    in_sweep = jax.tree.map(lambda x: x[p, i], swept.params)
+    in_sweep = jax.tree.map(lambda x: x[i], swept.points[p].params)
     for a, b in zip(jax.tree.leaves(alone.params), jax.tree.leaves(in_sweep), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(swept.eval_return[p, i], alone.metrics["eval_return"])
     # Not vacuous: the other point (another lr), same seed, ends elsewhere.
-    other = jax.tree.leaves(jax.tree.map(lambda x: x[0, i], swept.params))[0]
+    other = jax.tree.leaves(jax.tree.map(lambda x: x[i], swept.points[0].params))[0]
     assert not np.allclose(other, jax.tree.leaves(in_sweep)[0], atol=1e-4)
 
 
@@ -192,43 +201,36 @@ def test_sweep_shapes_and_auc(swept):
 
 
 def test_four_devices_equal_one_device(swept, tmp_path):
-    worker = Path(__file__).with_name("sweep_devices_worker.py")
+    worker = TESTS_DIR / "sweep_devices_worker.py"
     npz = tmp_path / "four.npz"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(worker), str(npz)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    proc = python(str(worker), "sweep", str(npz))
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     info = json.loads(lines[-1][len("RESULT ") :])
-    assert info["devices"] == 4 and info["plan_devices"] == 4 and info["padded_runs"] == 8
+    assert info["devices"] == 4 and info["layout_devices"] == 4 and info["padded_runs"] == 8
+    assert info["groups"] == 1 and info["arrays"] > 0
     assert info["device_sets"] == [4] and not info["fully_replicated"]
     assert info["global_rows"] == [8] and info["shard_rows"] == [2]  # 6 runs + 2 padding
 
-    # Measured: eval returns bit-identical, params within 2e-7 (XLA batches the matmuls of
-    # 2 runs per device differently from 6 runs on one device).
+    # Measured (jax 0.10.2, this CPU): eval returns bit-identical, params within 2.4e-7 (XLA
+    # batches the matmuls of 2 runs per device differently from 6 runs on one device).
     four = np.load(npz)
     np.testing.assert_allclose(four["eval_return"], swept.eval_return, rtol=0, atol=1e-6)
-    for k, leaf in enumerate(jax.tree.leaves(swept.params)):
-        np.testing.assert_allclose(four[f"param{k}"], leaf, rtol=0, atol=1e-6)
+    leaves = zip(*(jax.tree.leaves(p.params) for p in swept.points), strict=True)
+    for k, leaf in enumerate(leaves):
+        np.testing.assert_allclose(four[f"param{k}"], np.stack(leaf), rtol=0, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------
-# The command line: chunked under a memory limit, its outputs, its errors.
+# The command line: grouped under a memory limit, its outputs, its errors.
 
 
 @pytest.fixture(scope="module")
-def cli_chunked(tmp_path_factory, chain_registered):
-    """``main`` with a limit that fits 2 runs per device: 3 chunks of one program."""
-    out = tmp_path_factory.mktemp("sweeps") / "chunked"
-    per_run = sweep.estimate_run_bytes(chain_config(), Chain())
-    limit_gb = 2.5 * sweep.SAFETY_FACTOR * per_run / 2**30
+def cli_grouped(tmp_path_factory, chain_registered):
+    """``main`` with a limit that fits 2 runs per device: 3 groups of one program."""
+    out = tmp_path_factory.mktemp("sweeps") / "grouped"
     argv = [*FLAGS, "--seeds", str(SEEDS), "--grid", *GRID, "--out", str(out)]
-    argv += ["--max-memory-gb", repr(limit_gb)]
+    argv += ["--max-memory-gb", repr(limit_gb(2.5))]
     err, std = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(std):
         code = sweep.main(argv)
@@ -241,12 +243,14 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_chunked_sweep_equals_one_chunk(cli_chunked, swept):
-    out, err, _ = cli_chunked
-    assert "3 sequential chunks of 2 runs" in err
-    summary = json.loads((out / sweep.SUMMARY_FILE).read_text())
-    assert summary["chunks"] == 3 and summary["runs_per_call"] == 2
-    rows = _read_csv(out / sweep.CSV_FILE)
+def test_grouped_sweep_equals_one_group(cli_grouped, swept):
+    out, err, _ = cli_grouped
+    assert "3 sequential groups of 2 runs" in err
+    summary = json.loads((out / report.SWEEP_SUMMARY_FILE).read_text())
+    assert summary["groups"] == 3 and summary["runs_per_group"] == 2
+    assert summary["memory"]["bytes_per_run"] == bytes_per_run()
+    assert summary["memory"]["limit_source"] == "--max-memory-gb"
+    rows = _read_csv(out / report.SWEEP_CSV_FILE)
     # Measured bit-identical on this machine's CPU; the tolerance allows other XLA builds.
     final = np.array([float(r["final_return"]) for r in rows]).reshape(2, SEEDS)
     auc = np.array([float(r["auc"]) for r in rows]).reshape(2, SEEDS)
@@ -254,14 +258,20 @@ def test_chunked_sweep_equals_one_chunk(cli_chunked, swept):
     np.testing.assert_allclose(auc, swept.auc, rtol=0, atol=1e-6)
 
 
-def test_outputs(cli_chunked):
-    out, _, stdout = cli_chunked
-    for name in (sweep.CSV_FILE, sweep.SUMMARY_FILE, sweep.PLOT_FILE, sweep.BEST_CONFIG_FILE):
+def test_outputs(cli_grouped):
+    out, _, stdout = cli_grouped
+    for name in (
+        sweep.SPEC_FILE,
+        report.SWEEP_CSV_FILE,
+        report.SWEEP_SUMMARY_FILE,
+        report.SWEEP_PLOT_FILE,
+        report.BEST_CONFIG_FILE,
+    ):
         assert (out / name).stat().st_size > 0, name
-    assert not (out / "RUNNING").exists()
+    assert not (out / "RUNNING").exists() and not (out / "checkpoints").exists()
     assert "point" in stdout and "env-steps/s" in stdout
 
-    rows = _read_csv(out / sweep.CSV_FILE)
+    rows = _read_csv(out / report.SWEEP_CSV_FILE)
     assert len(rows) == 2 * SEEDS
     assert list(rows[0]) == ["point", "seed", "lr", "gamma", "final_return", "auc"]
     assert [(int(r["point"]), int(r["seed"])) for r in rows] == [
@@ -274,7 +284,7 @@ def test_outputs(cli_chunked):
     final = np.array([float(r["final_return"]) for r in rows]).reshape(2, SEEDS)
     by_hand = np.sort(final, axis=1).mean(axis=1)
     np.testing.assert_allclose(by_hand, [iqm(f) for f in final])
-    summary = json.loads((out / sweep.SUMMARY_FILE).read_text())
+    summary = json.loads((out / report.SWEEP_SUMMARY_FILE).read_text())
     ranking = summary["ranking"]
     assert [r["point"] for r in ranking] == sorted(range(2), key=lambda p: -by_hand[p])
     for r in ranking:
@@ -282,19 +292,41 @@ def test_outputs(cli_chunked):
         lo, hi = r["final_return_ci95"]
         assert lo <= r["final_return_iqm"] <= hi
         assert r["values"]["lr"] == [1e-3, 3e-2][r["point"]]
+        assert r["run_dir"] == f"points/{r['point']:03d}"
     best = ranking[0]["point"]
     assert summary["best"]["point"] == best
     assert summary["points"] == 2 and summary["seeds"] == SEEDS and summary["runs"] == 6
-    assert summary["env_steps_per_second"] > 0
+    assert summary["env_steps_per_second"] > 0 and summary["resumed"] is False
 
     # best_config.json reruns the best point with purejaxdqn.run.
-    saved = json.loads((out / sweep.BEST_CONFIG_FILE).read_text())
-    config, seeds, seed = config_from_args(
-        build_parser().parse_args(["--config", str(out / sweep.BEST_CONFIG_FILE)])
+    saved = json.loads((out / report.BEST_CONFIG_FILE).read_text())
+    config, seeds, seed, every = config_from_args(
+        sweep.build_parser().parse_args(["--config", str(out / report.BEST_CONFIG_FILE)])
     )
     assert config == chain_config().replace(lr=[1e-3, 3e-2][best], gamma=0.9)
-    assert (seeds, seed) == (SEEDS, 0)
+    assert (seeds, seed, every) == (SEEDS, 0, None)
     assert {**config.to_dict(), "seeds": seeds, "seed": seed} == saved
+
+    # sweep.json is the spec --resume reads.
+    spec = json.loads((out / sweep.SPEC_FILE).read_text())
+    assert spec["points"] == [{"lr": 1e-3, "gamma": 0.9}, {"lr": 3e-2, "gamma": 0.9}]
+    assert (spec["seeds"], spec["seed"], spec["max_memory_gb"]) == (SEEDS, 0, limit_gb(2.5))
+
+    # Every point is a run directory, read like any run's.
+    for p in range(2):
+        run_dir = out / "points" / f"{p:03d}"
+        for name in POINT_FILES:
+            assert (run_dir / name).stat().st_size > 0, (p, name)
+        point_config = json.loads((run_dir / "config.json").read_text())
+        expected = chain_config().replace(lr=[1e-3, 3e-2][p], gamma=0.9)
+        assert point_config == {**expected.to_dict(), "seeds": SEEDS, "seed": 0}
+        metrics = files.read_metrics_csv(run_dir)
+        assert metrics["eval_return"].shape == (SEEDS, 3)
+        np.testing.assert_array_equal(metrics["eval_return"][:, -1], final[p])
+        point_summary = json.loads((run_dir / "summary.json").read_text())
+        assert point_summary["sweep_point"] == p and point_summary["values"] == spec["points"][p]
+        assert point_summary["final_return_per_seed"] == final[p].tolist()
+        assert all(leaf.shape[0] == SEEDS for leaf in jax.tree.leaves(load_params(run_dir)))
 
 
 @pytest.mark.parametrize(
@@ -318,7 +350,8 @@ def test_outputs(cli_chunked):
         (["--grid", "lr=1e-3", "--random", "4"], "not allowed with argument"),
         (["--grid", "lr=1e-3", "--seeds", "x"], "invalid int value"),
         ([], "give --grid"),
-        (["--grid", "lr=1e-3", "--max-memory-gb", "1e-12"], "does not fit in device memory"),
+        (["--grid", "lr=1e-3", "--max-memory-gb", "0"], "--max-memory-gb must be > 0"),
+        (["--grid", "lr=1e-3", "--checkpoint-every", "300"], "checkpoint_every (300)"),
     ],
 )
 def test_bad_spec_exits_2_with_one_line(spec, message, tmp_path, capsys):
@@ -330,26 +363,143 @@ def test_bad_spec_exits_2_with_one_line(spec, message, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_error_line_is_the_message_unquoted(tmp_path, capsys):
+    code, _, err = _cli([*FLAGS, "--grid", "lr=abc", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and err == "error: lr: 'abc' is not a number\n"
+
+
+def test_does_not_fit_is_one_line(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [*FLAGS, "--grid", "lr=1e-3", "--max-memory-gb", "1e-12", "--out", str(out)]
+    code, stdout, err = _cli(argv, capsys)
+    assert code == 2 and stdout == "" and not out.exists()
+    assert "does not fit in device memory" in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
 def test_refusal_gives_estimate_and_limit(capsys, tmp_path):
-    per_run = sweep.estimate_run_bytes(chain_config(), Chain())
+    per_run = bytes_per_run()
     out = tmp_path / "out"
     argv = [*FLAGS, "--grid", "lr=1e-3", "--max-memory-gb", "1e-6", "--out", str(out)]
     code, _, err = _cli(argv, capsys)
     assert code == 2
-    need = f"{per_run * sweep.SAFETY_FACTOR / 2**20:,.1f} MiB"
+    need = f"{per_run * layout_lib.SAFETY_FACTOR / 2**20:,.1f} MiB"
     assert need in err and f"{2**30 * 1e-6 / 2**20:,.1f} MiB per device" in err, err
     assert not out.exists()
 
 
 def test_static_field_error_in_a_real_process(tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, "-m", "purejaxdqn.sweep", "--grid", "num_envs=4,8", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = python(
+        "-m", "purejaxdqn.sweep", "--grid", "num_envs=4,8", "--out", str(out), timeout=300
     )
     assert proc.returncode == 2
     assert "num_envs is a static field" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------
+# Killed and resumed: SIGKILL at a group boundary and mid-group, then --resume.
+
+# The command line in a subprocess that knows the chain env (the registry is per process).
+_CHAIN_SWEEP = (
+    f"import sys; sys.path.insert(0, {str(TESTS_DIR)!r}); from chain_env import Chain; "
+    f"from purejaxdqn import envs, sweep; envs.register({ENV!r}, Chain); "
+    "sys.exit(sweep.main(sys.argv[1:]))"
+)
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    """The grouped sweep with a checkpoint after every eval period (5 saves: g0000-p000001,
+    g0001-p000000, g0001-p000001, g0002-p000000, g0002-p000001), killed after the 2nd save
+    (a group boundary), resumed and killed after its 1st save (mid-group), resumed to the end.
+    """
+    out = tmp_path_factory.mktemp("resumed") / "sweep"
+    cache = compilation_cache_env(tmp_path_factory.mktemp("jax-cache"))
+    run = lambda *args, fault=None: python("-c", _CHAIN_SWEEP, *args, fault=fault, env=cache)
+    argv = [*FLAGS, "--seeds", str(SEEDS), "--grid", *GRID, "--out", str(out)]
+    argv += ["--max-memory-gb", repr(limit_gb(2.5)), "--checkpoint-every", "200"]
+    ckpts = out / "checkpoints"
+    steps = {}
+    steps["boundary"] = run(*argv, fault="after:2")
+    steps["boundary_ckpts"] = sorted(p.name for p in ckpts.iterdir())
+    steps["boundary_files"] = sorted(p.name for p in out.iterdir())
+    steps["mid"] = run("--resume", str(out), "--quiet", fault="after:1")
+    steps["mid_ckpts"] = sorted(p.name for p in ckpts.iterdir())
+    steps["done"] = run("--resume", str(out), "--quiet")
+    steps["again"] = run("--resume", str(out), "--quiet")
+    return out, steps
+
+
+def test_sweep_killed_at_a_group_boundary_and_mid_group_resumes_identically(resumed, cli_grouped):
+    out, steps = resumed
+    reference, _, _ = cli_grouped
+    ckpts = (out / "checkpoints").resolve()
+
+    boundary = steps["boundary"]
+    assert boundary.returncode == -signal.SIGKILL, boundary.stderr
+    assert "3 sequential groups of 2 runs" in boundary.stderr
+    assert steps["boundary_ckpts"] == ["g0000-p000001", "g0001-p000000"]
+    assert steps["boundary_files"] == ["RUNNING", "checkpoints", sweep.SPEC_FILE]
+
+    mid = steps["mid"]
+    assert mid.returncode == -signal.SIGKILL, mid.stderr
+    line = f"resumed from {ckpts / 'g0001-p000000'} (group 2/3, env step 0)"
+    assert line in mid.stderr.splitlines(), mid.stderr
+    assert steps["mid_ckpts"] == ["g0000-p000001", "g0001-p000000", "g0001-p000001"]
+
+    done = steps["done"]
+    assert done.returncode == 0, done.stderr
+    line = f"resumed from {ckpts / 'g0001-p000001'} (group 2/3, env step 200)"
+    assert line in done.stderr.splitlines(), done.stderr
+    assert files.is_complete(out) and not ckpts.exists()
+    summary = json.loads((out / report.SWEEP_SUMMARY_FILE).read_text())
+    assert summary["resumed"] is True and summary["groups"] == 3
+
+    # Byte for byte the uninterrupted sweep (which ran each group in one segment).
+    assert (out / report.SWEEP_CSV_FILE).read_bytes() == (
+        reference / report.SWEEP_CSV_FILE
+    ).read_bytes()
+    for p in range(2):
+        for name in ("metrics.csv", "params.msgpack"):
+            got = (out / "points" / f"{p:03d}" / name).read_bytes()
+            assert got == (reference / "points" / f"{p:03d}" / name).read_bytes(), (p, name)
+    ref_summary = json.loads((reference / report.SWEEP_SUMMARY_FILE).read_text())
+    assert summary["ranking"] == ref_summary["ranking"] and summary["best"] == ref_summary["best"]
+
+    again = steps["again"]
+    assert again.returncode == 0 and "already complete" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "flags, name",
+    [
+        (["--lr", "0.1"], "--lr"),
+        (["--grid", "lr=1e-3"], "--grid"),
+        (["--seeds", "2"], "--seeds"),
+        (["--max-memory-gb", "1"], "--max-memory-gb"),
+        (["--env-backend", "mjx"], "--env-backend"),
+        (["--checkpoint-every", "400"], "--checkpoint-every"),
+    ],
+)
+def test_resume_with_a_spec_flag_is_refused_in_one_line(resumed, flags, name, capsys):
+    out, _ = resumed
+    before = (out / sweep.SPEC_FILE).read_bytes()
+    code, stdout, err = _cli(["--resume", str(out), *flags], capsys)
+    assert code == 2 and stdout == ""
+    (line,) = err.strip().splitlines()
+    assert (
+        line.startswith("error: ")
+        and f"--resume continues a sweep as specified; drop {name}" in line
+    )
+    assert (out / sweep.SPEC_FILE).read_bytes() == before
+
+
+def test_resume_of_a_directory_that_is_not_a_sweep(tmp_path, capsys):
+    code, _, err = _cli(["--resume", str(tmp_path)], capsys)
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: ")
+    assert f"--resume {tmp_path}: not a sweep directory (no {sweep.SPEC_FILE})" in line

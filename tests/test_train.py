@@ -10,17 +10,26 @@ from chain_env import CHAIN_CONFIG, GAMMA, Chain
 
 from purejaxdqn import losses
 from purejaxdqn.config import Config, ConfigError, HyperParams, traced_field_names
-from purejaxdqn.replay import Transition
-from purejaxdqn.train import (
-    epsilon_schedule,
-    make_dqn,
-    make_optimizer,
-    make_train,
-    num_updates,
-    td_loss,
-)
+from purejaxdqn.dqn import epsilon_at, make_dqn, make_optimizer, make_train, num_updates
+from purejaxdqn.replay import Transition, one_step_view
 
 SEEDS = 8
+
+
+def td_loss(config, hp, q_tm1, batch, q_t, q_t_selector=None):
+    """The batch TD loss the learner computes for ``config`` (``loss``, ``double_q``), with
+    the one-step discounts ``gamma * (1 - terminated)`` of ``batch``."""
+    batch, discount_t = one_step_view(hp.gamma, batch)
+    return losses.td_loss(
+        q_tm1,
+        batch.action,
+        batch.reward,
+        discount_t,
+        q_t,
+        q_t_selector if config.double_q else None,
+        kind=config.loss,
+        huber_delta=hp.huber_delta,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +59,7 @@ def test_td_target_and_losses_match_hand_computation():
     td = np.array([4.6 - 2.0, -0.5 - 3.0, 8.3 - 2.0])
     huber = np.where(np.abs(td) <= 1.0, 0.5 * td**2, np.abs(td) - 0.5)
     batch = Transition(q_tm1, action, reward, q_t, terminated)
-    for loss, expected in (("huber", huber.mean()), ("mse", (0.5 * td**2).mean())):
+    for loss, expected in (("huber", huber.mean()), ("l2", (0.5 * td**2).mean())):
         cfg = Config(loss=loss)
         hp = Config(gamma=gamma, huber_delta=1.0).hyperparams()
         value, td_out = td_loss(cfg, hp, jnp.asarray(q_tm1), batch, jnp.asarray(q_t))
@@ -83,7 +92,7 @@ def test_truncation_bootstraps_termination_does_not():
 def test_epsilon_schedule_linear_then_flat():
     hp = Config(eps_start=1.0, eps_end=0.1, exploration_steps=1000).hyperparams()
     steps = jnp.array([0.0, 250.0, 500.0, 1000.0, 5000.0])
-    np.testing.assert_allclose(epsilon_schedule(hp, steps), [1.0, 0.775, 0.55, 0.1, 0.1], 1e-6)
+    np.testing.assert_allclose(epsilon_at(hp, steps), [1.0, 0.775, 0.55, 0.1, 0.1], 1e-6)
 
 
 # ---------------------------------------------------------------------------------------
@@ -175,7 +184,7 @@ def _run(config: Config, env, periods: int):
     dqn = make_dqn(config, env)
     hp = config.hyperparams()
     state = dqn.init(jax.random.key(0), hp)
-    state, _ = jax.jit(dqn.run)(state, hp, jnp.arange(periods))
+    state, _ = jax.jit(dqn.train_periods)(state, hp, jnp.arange(periods))
     return dqn, state
 
 
@@ -232,7 +241,7 @@ def test_hard_and_polyak_target_updates():
     state = dqn.init(jax.random.key(1), hp)
     other = dqn.init(jax.random.key(2), hp)
     state = state.replace(target_params=other.params)
-    new, _ = jax.jit(dqn.run)(state, hp, jnp.arange(1))
+    new, _ = jax.jit(dqn.train_periods)(state, hp, jnp.arange(1))
     # 50 iterations, each mixes once with tau: target = online + (1-tau)^50 (target0 - online).
     decay = 0.98**50
     for online, t0, t1 in zip(
@@ -280,13 +289,13 @@ def test_double_q_target_matches_numpy():
     target = reward + gamma * (1 - terminated) * q_t[np.arange(6), best]
     expected_td = target - q_tm1[np.arange(6), action]
     batch = Transition(q_tm1, action, reward, q_t, terminated)
-    cfg = Config(double_q=True, loss="mse")
+    cfg = Config(double_q=True, loss="l2")
     hp = Config(gamma=gamma).hyperparams()
     loss, td = td_loss(cfg, hp, jnp.asarray(q_tm1), batch, jnp.asarray(q_t), jnp.asarray(q_sel))
     np.testing.assert_allclose(td, expected_td, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(loss, np.mean(0.5 * expected_td**2), rtol=1e-5)
     # Without double_q the target maximizes the target net itself.
-    _, td_plain = td_loss(Config(loss="mse"), hp, jnp.asarray(q_tm1), batch, jnp.asarray(q_t))
+    _, td_plain = td_loss(Config(loss="l2"), hp, jnp.asarray(q_tm1), batch, jnp.asarray(q_t))
     plain = reward + gamma * (1 - terminated) * q_t.max(1) - q_tm1[np.arange(6), action]
     np.testing.assert_allclose(td_plain, plain, rtol=1e-5, atol=1e-6)
 
@@ -295,7 +304,7 @@ def test_run_in_chunks_equals_run_at_once():
     cfg = CHAIN_CONFIG.replace(total_steps=800, eval_every=200)
     dqn = make_dqn(cfg, Chain())
     hp = cfg.hyperparams()
-    run = jax.jit(dqn.run)
+    run = jax.jit(dqn.train_periods)
     start = dqn.init(jax.random.key(5), hp)
     whole, rows = run(start, hp, jnp.arange(4))
     half, rows_a = run(start, hp, jnp.arange(2))

@@ -19,7 +19,7 @@ BASE = ["--total-steps", "400", "--eval-every", "200", "--quiet"]
 def no_training(monkeypatch):
     """Replaces the training stage: these tests stop at validation."""
     calls = []
-    monkeypatch.setattr(run, "execute", lambda plan: calls.append(plan) or 0)
+    monkeypatch.setattr(run, "execute", lambda request: calls.append(request) or 0)
     return calls
 
 
@@ -54,7 +54,8 @@ CASES = [
     (["--lr", "inf"], ["lr", "finite"]),
     (["--bins", "1"], ["bins", ">= 2"]),
     (["--bins", "5000"], ["cannot be discretized", "5000"]),
-    (["--loss", "l1"], ["loss", "'huber' or 'mse'"]),
+    (["--loss", "l1"], ["loss", "['huber', 'l2']", "'l1'"]),
+    (["--q-network", "cnn"], ["q_network", "['per_action', 'state_action']"]),
     (["--optimizer", "sgd"], ["optimizer", "'rmsprop_torch'"]),
     (["--env", "CartPole-v1", "--conv", "16"], ["conv", "image observations"]),
     (["--env", "Breakout-MinAtar", "--conv", "8,8,8,8,8"], ["conv", "leave no pixels"]),
@@ -64,6 +65,10 @@ CASES = [
     (["--checkpoint-every", "300"], ["checkpoint_every (300)", "eval_every"]),
     (["--config", "/no/such/config.json"], ["/no/such/config.json", "cannot read"]),
     (["--resume", "/no/such/run"], ["--resume /no/such/run", "not a run directory"]),
+    (["--env-backend", "warp"], ["backend must be 'analytic' or 'mjx'", "'warp'"]),
+    (["--env-kwargs", '{"colour": 1}'], ["env_kwargs {'colour': 1}", "'colour'"]),
+    (["--env-kwargs", "[1]"], ["--env-kwargs", "expected a JSON object"]),
+    (["--env", "CartPole-v1", "--env-backend", "mjx"], ["'CartPole-v1'", "'backend'"]),
 ]
 
 
@@ -90,10 +95,14 @@ CONFIG_FILE_CASES = [
     ('{"seeds": -1}', ["seeds", ">= 1"]),
     ("[1, 2]", ["expected a JSON object"]),
     ("{not json", ["cannot read a JSON config"]),
+    ('{"q_network": []}', ["q_network", "[]"]),
+    ('{"loss": {}}', ["loss", "{}"]),
 ]
 
 
-@pytest.mark.parametrize("text,words", CONFIG_FILE_CASES, ids=[c[0] for c in CONFIG_FILE_CASES])
+@pytest.mark.parametrize(
+    "text,words", CONFIG_FILE_CASES, ids=[getattr(c, "id", None) or c[0] for c in CONFIG_FILE_CASES]
+)
 def test_bad_config_file_is_one_line(text, words, tmp_path, capsys, no_training):
     path = _write(tmp_path, "config.json", text)
     out = tmp_path / "out"
@@ -102,6 +111,14 @@ def test_bad_config_file_is_one_line(text, words, tmp_path, capsys, no_training)
     for word in words:
         assert word in lines[0], (word, lines[0])
     assert not out.exists() and not no_training
+
+
+def test_runs_that_do_not_fit_in_memory_are_one_line_and_write_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [*BASE, "--capacity", "50000000000", "--out", str(out)]  # about 2 TB per seed
+    rc, lines = _main(argv, capsys)
+    assert rc == 2 and len(lines) == 1 and "does not fit in device memory" in lines[0], lines
+    assert not out.exists()
 
 
 def test_a_directory_holding_another_run_is_refused(tmp_path, capsys, no_training):
@@ -120,8 +137,9 @@ def test_a_directory_holding_another_run_is_refused(tmp_path, capsys, no_trainin
 def test_a_valid_command_line_reaches_training(tmp_path, capsys, no_training):
     rc, lines = _main([*BASE, "--out", str(tmp_path / "out"), "--checkpoint-every", "200"], capsys)
     assert rc == 0 and lines == []
-    (plan,) = no_training
-    assert plan.config.total_steps == 400 and plan.checkpoint_every == 200 and plan.seeds == 64
+    (request,) = no_training
+    assert request.config.total_steps == 400 and request.checkpoint_every == 200
+    assert request.seeds == 64 and not request.resume
 
 
 # --- fuzz ----------------------------------------------------------------------------
@@ -131,7 +149,10 @@ _SCALARS = st.one_of(
     st.integers(-10, 10**6),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=8),
-    st.sampled_from(["huber", "mse", "adam", "rmsprop", "CartPole-v1", "brax:nope", "1e-3"]),
+    st.sampled_from(
+        ["huber", "mse", "l2", "mlp", "per_action", "adam", "rmsprop", "CartPole-v1", "brax:nope"]
+        + ["1e-3"]
+    ),
 )
 _VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=3))
 _KEYS = st.one_of(

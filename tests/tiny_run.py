@@ -1,6 +1,18 @@
-"""The tiny InvertedPendulum command line the CLI tests run (seconds to train)."""
+"""Helpers of the end-to-end tests: the tiny InvertedPendulum command line (seconds to train),
+the command-line subprocesses and strict JSON."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from purejaxdqn.rundir.checkpoint import FAULT_ENV
+
+TESTS_DIR = Path(__file__).resolve().parent
 
 
 def tiny_pendulum_args(total_steps: int = 400) -> list[str]:
@@ -18,3 +30,54 @@ def tiny_pendulum_args(total_steps: int = 400) -> list[str]:
         "--target-period", "100",
         "--lr", "3e-4",
     ]  # fmt: skip
+
+
+def compilation_cache_env(cache_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """Environment variables that make subprocesses share JAX's persistent compilation cache
+    in ``cache_dir`` (so a resumed run reuses the programs its first attempt compiled, as a
+    user's can)."""
+    return {
+        "JAX_COMPILATION_CACHE_DIR": str(cache_dir),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
+    }
+
+
+def python(
+    *args: str,
+    fault: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess:
+    """``python ARGS`` in a subprocess (unbuffered, text output captured).
+
+    Args:
+      args: the interpreter's arguments, e.g. ``"-m", "purejaxdqn.run", ...``.
+      fault: the fault injection (``"after:1"``, ...) of
+        :data:`purejaxdqn.rundir.checkpoint.FAULT_ENV`; never inherited.
+      env: more environment variables.
+      cwd: the working directory.
+      timeout: seconds.
+    """
+    full = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full.pop(FAULT_ENV, None)
+    if fault is not None:
+        full[FAULT_ENV] = fault
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"not strict JSON: {name}")
+
+
+def read_strict_json(path: str | os.PathLike[str]) -> Any:
+    """The JSON file at ``path``; raises ``ValueError`` on ``NaN``/``Infinity`` (strict JSON)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_refuse_constant)

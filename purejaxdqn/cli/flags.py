@@ -152,7 +152,14 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         type=str,
         default=None,
         help="shorthand for env_kwargs {\"backend\": NAME}: the pendulum's 'analytic' "
-        "(default) or 'mjx', a Brax env's 'generalized', 'positional', 'spring' or 'mjx'",
+        "or 'mjx', a Brax env's 'generalized', 'positional', 'spring' or 'mjx' (default: "
+        "the env's own)",
+    )
+    p.add_argument(
+        "--max-memory-gb",
+        type=float,
+        default=None,
+        help="memory limit per device in GiB (default: the device's, or half the host's)",
     )
     group = p.add_argument_group("config fields (defaults: the env's preset)")
     for f in dataclasses.fields(Config):

@@ -8,6 +8,8 @@ reaching ``episode_length`` steps ``truncated``. Actions are ``Box(-1, 1, (actio
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Any
 
 import jax
@@ -59,7 +61,8 @@ class BraxEnv:
     """
 
     def __init__(self, env_name: str, episode_length: int = 1000, **kwargs: Any) -> None:
-        from brax import envs as brax_envs
+        with contextlib.redirect_stdout(sys.stderr):  # MJX's notes about optional packages
+            from brax import envs as brax_envs
 
         self.brax_env = brax_envs.get_environment(env_name, **kwargs)
         self.name = f"brax:{env_name}"

@@ -23,7 +23,9 @@ def make_env(config: Config) -> tuple[Environment, EnvParams]:
         env, env_params = make(config.env, **config.env_kwargs)
     except ValueError as e:
         raise ConfigError(f"env: {e}") from e
-    except (TypeError, KeyError) as e:  # a factory rejecting a keyword or a name
+    except KeyError as e:  # Brax's registry: an unknown name
+        raise ConfigError(f"env {config.env!r}: no such env ({e})") from e
+    except TypeError as e:  # a factory rejecting a keyword
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ConfigError(f"env {config.env!r} with env_kwargs {config.env_kwargs}: {first}") from e
     space = env.action_space(env_params)

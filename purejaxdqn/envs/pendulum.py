@@ -28,7 +28,9 @@ same solution from a cold start.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
+import sys
 from typing import Any
 
 import jax
@@ -129,7 +131,10 @@ class InvertedPendulum:
         self._init_qpos = np.array(self.mj_model.qpos0, np.float64)
         self._init_qvel = np.zeros(self.mj_model.nv, np.float64)
         if backend == "mjx":
-            from mujoco import mjx  # imported lazily: it warns about optional warp on import
+            # Imported lazily; its notes about optional packages (warp) go to stderr, so
+            # stdout carries only our output.
+            with contextlib.redirect_stdout(sys.stderr):
+                from mujoco import mjx
 
             self._mjx = mjx
             self._mjx_model = mjx.put_model(self.mj_model)

@@ -300,7 +300,9 @@ def default_run_dir(env: str, prefix: str = "") -> Path:
     return Path("runs") / f"{prefix}{env.replace(':', '_').replace('/', '_')}-{stamp}"
 
 
-def run_entries(seeds: int, seed: int, checkpoint_every: int | None) -> dict[str, Any]:
+def run_entries(
+    seeds: int, seed: int, checkpoint_every: int | None, max_memory_gb: float | None = None
+) -> dict[str, Any]:
     """The entries of ``config.json`` beside the config fields.
 
     Args:
@@ -308,13 +310,17 @@ def run_entries(seeds: int, seed: int, checkpoint_every: int | None) -> dict[str
         seed: The first seed.
         checkpoint_every: Env steps per seed between checkpoints, or ``None`` (then the
             entry is left out).
+        max_memory_gb: The memory limit per device the run was planned with, or ``None``
+            (left out).
 
     Returns:
-        ``{"seeds": ..., "seed": ...}`` plus ``"checkpoint_every"`` when given.
+        ``{"seeds": ..., "seed": ...}`` plus the optional entries that are given.
     """
     entries: dict[str, Any] = {"seeds": seeds, "seed": seed}
     if checkpoint_every is not None:
         entries["checkpoint_every"] = checkpoint_every
+    if max_memory_gb is not None:
+        entries["max_memory_gb"] = max_memory_gb
     return entries
 
 
