@@ -26,7 +26,7 @@ from typing import Any
 
 from purejaxdqn import report
 from purejaxdqn.cli import flags, training
-from purejaxdqn.config import Config, ConfigError, field_names, read_config_file
+from purejaxdqn.config import Config, ConfigError, read_config_file
 from purejaxdqn.dqn import make_dqn
 from purejaxdqn.engine.layout import RunAxis
 from purejaxdqn.envs.discrete import make_env
@@ -70,12 +70,7 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
     if args.max_memory_gb is not None and not args.max_memory_gb > 0:
         raise ConfigError(f"--max-memory-gb must be > 0, got {args.max_memory_gb}")
     if args.resume is not None:
-        given = [f for f in field_names() if getattr(args, f) is not None]
-        given += [o for o in _RESUME_CONFLICTS if getattr(args, o, None) is not None]
-        if given:
-            raise ConfigError(
-                f"--resume continues a run as configured; drop --{given[0].replace('_', '-')}"
-            )
+        flags.refuse_beside_resume(args, _RESUME_CONFLICTS, "a run as configured")
         out = Path(args.resume)
         if not (out / files.CONFIG_FILE).is_file():
             raise ConfigError(f"--resume {out}: not a run directory (no config.json)")

@@ -33,7 +33,7 @@ from typing import Any
 
 from purejaxdqn import report, search_space
 from purejaxdqn.cli import flags, training
-from purejaxdqn.config import Config, ConfigError, field_names
+from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.dqn import make_dqn
 from purejaxdqn.engine.layout import RunAxis
 from purejaxdqn.envs.discrete import make_env
@@ -118,12 +118,7 @@ _RESUME_CONFLICTS = (
 
 def resume_request(args: argparse.Namespace) -> SweepRequest:
     """The request saved in ``--resume DIR``'s ``sweep.json`` (no other spec flags allowed)."""
-    given = [f for f in field_names() if getattr(args, f) is not None]
-    given += [o for o in _RESUME_CONFLICTS if getattr(args, o, None) is not None]
-    if given:
-        raise SweepError(
-            f"--resume continues a sweep as specified; drop --{given[0].replace('_', '-')}"
-        )
+    flags.refuse_beside_resume(args, _RESUME_CONFLICTS, "a sweep as specified")
     out = Path(args.resume)
     spec = _read_spec(out)
     try:

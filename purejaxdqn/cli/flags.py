@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from purejaxdqn import config as config_lib
@@ -170,6 +171,19 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             default=None,
             help=f.metadata["help"] + f" (default {_field_default(f)!r})",
         )
+
+
+def refuse_beside_resume(args: argparse.Namespace, others: Sequence[str], what: str) -> None:
+    """Refuses a config flag or one of ``others`` given beside ``--resume``.
+
+    Raises:
+      ConfigError: one line naming the flag; ``what`` says what ``--resume`` continues ("a
+        run as configured", "a sweep as specified").
+    """
+    given = [f for f in config_lib.field_names() if getattr(args, f) is not None]
+    given += [o for o in others if getattr(args, o, None) is not None]
+    if given:
+        raise ConfigError(f"--resume continues {what}; drop --{given[0].replace('_', '-')}")
 
 
 def config_from_args(
