@@ -12,7 +12,6 @@ import dataclasses
 import json
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import chex
@@ -245,28 +244,6 @@ def static_field_names() -> list[str]:
 def field_help(name: str) -> str:
     """The help text of the :class:`Config` field ``name``."""
     return {f.name: f.metadata["help"] for f in dataclasses.fields(Config)}[name]
-
-
-RUN_ENTRIES = ("seeds", "seed", "checkpoint_every", "max_memory_gb")
-
-
-def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Reads a ``config.json``: ``(config fields, run entries such as seeds and seed)``.
-
-    Raises:
-      ConfigError: if the file cannot be read or is not a JSON object.
-    """
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read a JSON config ({e})") from e
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a JSON object")
-    run = {k: raw.pop(k) for k in RUN_ENTRIES if k in raw}
-    for name in ("hidden", "conv"):
-        if isinstance(raw.get(name), list):
-            raw[name] = tuple(raw[name])
-    return raw, run
 
 
 def is_int(v: Any) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 
 from purejaxdqn import stats
 from purejaxdqn.cli.table import fmt_ci, fmt_float, format_table
-from purejaxdqn.config import Config, ConfigError, read_config_file
+from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.presets import REWARD_THRESHOLDS
 from purejaxdqn.rundir import files
 from purejaxdqn.rundir.atomic import atomic_write_text
@@ -28,7 +28,7 @@ EVALUATE_FILE = "evaluate.json"
 
 def load_config(run_dir: Path) -> tuple[Config, dict[str, Any]]:
     """The run's :class:`Config` and the run-level entries (``seeds``, ``seed``)."""
-    fields, run = read_config_file(run_dir / "config.json")
+    fields, run = files.read_config_file(run_dir / "config.json")
     return Config.from_dict(fields), run
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from purejaxdqn import report
 from purejaxdqn.cli import flags, training
-from purejaxdqn.config import Config, ConfigError, read_config_file
+from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.dqn import make_dqn
 from purejaxdqn.engine.layout import RunAxis
 from purejaxdqn.envs.discrete import make_env
@@ -78,7 +78,7 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
         # The run's own config.json without today's preset under it: a field an older
         # version did not save takes its default (that version's behaviour).
         config, seeds, seed, every = flags.config_from_args(ns, presets=False)
-        memory = read_config_file(out / files.CONFIG_FILE)[1].get("max_memory_gb")
+        memory = files.read_config_file(out / files.CONFIG_FILE)[1].get("max_memory_gb")
         resume = True
     else:
         config, seeds, seed, every = flags.config_from_args(args)

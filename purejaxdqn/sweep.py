@@ -122,11 +122,8 @@ def resume_request(args: argparse.Namespace) -> SweepRequest:
     out = Path(args.resume)
     spec = _read_spec(out)
     try:
-        raw = dict(spec["config"])
-        for name in ("hidden", "conv"):
-            raw[name] = tuple(raw[name])
         return SweepRequest(
-            config=Config.from_dict(raw),
+            config=Config.from_dict(spec["config"]),  # lists become tuples in Config
             dims=tuple(Dimension(d["name"], d["kind"], tuple(d["values"])) for d in spec["dims"]),
             points=tuple(dict(p) for p in spec["points"]),
             seeds=int(spec["seeds"]),

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from chain_env import Chain
+from tiny_run import CHAIN_FLAGS as TINY_CHAIN_FLAGS
 from tiny_run import TESTS_DIR, python, read_strict_json, tiny_pendulum_args
 
 from purejaxdqn import envs, load_params, run
@@ -175,20 +176,7 @@ class NonFiniteChain(Chain):
         return obs, state, reward, terminated, truncated, info
 
 
-CHAIN_FLAGS = [
-    "--total-steps", "400",
-    "--num-envs", "4",
-    "--capacity", "256",
-    "--batch-size", "32",
-    "--learning-starts", "100",
-    "--train-every", "4",
-    "--target-period", "40",
-    "--eval-every", "200",
-    "--eval-episodes", "2",
-    "--hidden", "8",
-    "--seeds", "3",
-    "--quiet",
-]  # fmt: skip
+CHAIN_FLAGS = [*TINY_CHAIN_FLAGS, "--seeds", "3"]
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import pytest
 from chain_env import Chain
-from tiny_run import TESTS_DIR, compilation_cache_env, python
+from tiny_run import CHAIN_FLAGS, TESTS_DIR, compilation_cache_env, python
 
 from purejaxdqn import envs, load_params, report, search_space, sweep
 from purejaxdqn.cli.flags import config_from_args
@@ -33,21 +33,7 @@ from purejaxdqn.rundir import files, plots
 from purejaxdqn.stats import iqm
 
 ENV = "chain-sweep-test"
-FLAGS = [
-    "--env", ENV,
-    "--total-steps", "400",
-    "--num-envs", "4",
-    "--capacity", "256",
-    "--batch-size", "32",
-    "--learning-starts", "100",
-    "--train-every", "4",
-    "--target-period", "40",
-    "--eval-every", "200",
-    "--eval-episodes", "2",
-    "--hidden", "8",
-    "--loss", "l2",
-    "--quiet",
-]  # fmt: skip
+FLAGS = ["--env", ENV, *CHAIN_FLAGS, "--loss", "l2"]
 GRID = ["lr=1e-3,3e-2", "gamma=0.9"]
 SEEDS = 3  # 2 points x 3 seeds = 6 runs: padded to 8 on 4 devices
 POINT_FILES = ("config.json", "metrics.csv", "params.msgpack", "summary.json", "learning_curve.png")

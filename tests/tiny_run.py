@@ -32,6 +32,22 @@ def tiny_pendulum_args(total_steps: int = 400) -> list[str]:
     ]  # fmt: skip
 
 
+#: A tiny run on the chain MDP (tests/chain_env.py): 400 steps, 2 evaluations.
+CHAIN_FLAGS = [
+    "--total-steps", "400",
+    "--num-envs", "4",
+    "--capacity", "256",
+    "--batch-size", "32",
+    "--learning-starts", "100",
+    "--train-every", "4",
+    "--target-period", "40",
+    "--eval-every", "200",
+    "--eval-episodes", "2",
+    "--hidden", "8",
+    "--quiet",
+]  # fmt: skip
+
+
 def compilation_cache_env(cache_dir: str | os.PathLike[str]) -> dict[str, str]:
     """Environment variables that make subprocesses share JAX's persistent compilation cache
     in ``cache_dir`` (so a resumed run reuses the programs its first attempt compiled, as a

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from purejaxdqn import config as config_lib
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.presets import PRESETS
+from purejaxdqn.rundir import files
 
 __all__ = [
     "OneLineArgumentParser",
@@ -210,7 +211,7 @@ def config_from_args(
     base: dict[str, Any] = {}
     run: dict[str, Any] = {}
     if args.config is not None:
-        base, run = config_lib.read_config_file(args.config)
+        base, run = files.read_config_file(args.config)
     flags = {f: getattr(args, f) for f in config_lib.field_names() if getattr(args, f) is not None}
     env = flags.get("env", base.get("env", Config.env))
     if not isinstance(env, str):

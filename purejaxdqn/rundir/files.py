@@ -300,6 +300,28 @@ def default_run_dir(env: str, prefix: str = "") -> Path:
     return Path("runs") / f"{prefix}{env.replace(':', '_').replace('/', '_')}-{stamp}"
 
 
+RUN_ENTRIES = ("seeds", "seed", "checkpoint_every", "max_memory_gb")
+
+
+def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Reads a ``config.json``: ``(config fields, run entries such as seeds and seed)``.
+
+    Raises:
+      ConfigError: if the file cannot be read or is not a JSON object.
+    """
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read a JSON config ({e})") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    run = {k: raw.pop(k) for k in RUN_ENTRIES if k in raw}
+    for name in ("hidden", "conv"):
+        if isinstance(raw.get(name), list):
+            raw[name] = tuple(raw[name])
+    return raw, run
+
+
 def run_entries(
     seeds: int, seed: int, checkpoint_every: int | None, max_memory_gb: float | None = None
 ) -> dict[str, Any]:
