@@ -24,13 +24,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from purejaxdqn import report
+from purejaxdqn import metrics, report
 from purejaxdqn.cli import flags, training
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.dqn import make_dqn
+from purejaxdqn.engine.engine import EngineResult
 from purejaxdqn.engine.layout import RunAxis
+from purejaxdqn.engine.loop import Interrupted
 from purejaxdqn.envs.discrete import make_env
-from purejaxdqn.rundir import files
+from purejaxdqn.rundir import files, lock
 
 _START = time.perf_counter()
 
@@ -108,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return execute(request_from_args(args))
+    except KeyboardInterrupt:  # before training started (its own handler takes over there)
+        print("interrupted before training: nothing was written", file=sys.stderr)
+        return 130
     except (ConfigError, flags.UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -120,6 +125,7 @@ def execute(request: RunRequest) -> int:
     """
     r = request
     config, out = r.config, r.out
+    lock.check(out)  # a run that is still going: refused before anything is read or written
     if r.resume and files.is_complete(out):
         print(f"{out}: the run is already complete; nothing to resume", file=sys.stderr)
         return 0
@@ -129,19 +135,32 @@ def execute(request: RunRequest) -> int:
     import jax
 
     platform = jax.devices()[0].platform
+    command = f"python -m purejaxdqn.run --resume {out}"
 
     def prepare(_: Any) -> None:  # the runs fit: only now is anything written or said
         training.log(
             f"purejaxdqn: {config.env}, {r.seeds} seeds x {config.total_steps:,} env steps "
             f"({platform})"
         )
-        out.mkdir(parents=True, exist_ok=True)
         files.mark_incomplete(out)
         if not r.resume:
             files.write_config(out, expected)
 
+    def interrupted(stopped: Interrupted) -> None:  # the metrics so far, a summary saying so
+        files.write_metrics_csv(out, {k: stopped.rows[k] for k in metrics.CSV_KEYS})
+        summary = training.interrupted_summary(stopped, config, command)
+        files.write_summary(out, {**summary, "seeds": r.seeds, "platform": platform})
+
     axis = RunAxis((config,), r.seeds, r.seed)
-    result = training.train(
+
+    def write(result: EngineResult) -> int:
+        (point,) = report.points_of(result, axis)
+        summary = report.write_point(out, point, result, {"platform": platform})
+        summary["wall_seconds"] = time.perf_counter() - _START
+        files.write_summary(out, summary)
+        return training.finish(out, report.run_table(summary, out))
+
+    return training.train(
         lambda progress: make_dqn(config, r.env, r.env_params, progress=progress),
         axis,
         out,
@@ -149,14 +168,12 @@ def execute(request: RunRequest) -> int:
         checkpoint_every=r.checkpoint_every,
         resume=r.resume,
         meta={"config": config.to_dict(), **entries},
+        resume_command=command,
+        on_interrupt=interrupted,
+        on_result=write,
         max_memory_bytes=None if r.max_memory_gb is None else int(r.max_memory_gb * 2**30),
         before_compile=prepare,
     )
-    (point,) = report.points_of(result, axis)
-    summary = report.write_point(out, point, result, {"platform": platform})
-    summary["wall_seconds"] = time.perf_counter() - _START
-    files.write_summary(out, summary)
-    return training.finish(out, report.run_table(summary, out))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Examples::
         eps_end=choice:0.01,0.05
     python -m purejaxdqn.sweep ... --checkpoint-every 20000 --out runs/s
     python -m purejaxdqn.sweep --resume runs/s
+    python -m purejaxdqn.sweep ... --coordinator HOST:PORT --num-processes 2 --process-id 0
 
 Only *traced* config fields can be swept (they enter the program as arrays); a static field
 is refused with exit code 2. Points x seeds go through the same engine as ``run``: sharded
@@ -31,13 +32,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from purejaxdqn import report, search_space
-from purejaxdqn.cli import flags, training
+import jax
+
+from purejaxdqn import metrics, report, search_space
+from purejaxdqn.cli import distributed, flags, training
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.dqn import make_dqn
+from purejaxdqn.engine.engine import EngineResult
 from purejaxdqn.engine.layout import RunAxis
+from purejaxdqn.engine.loop import Interrupted
 from purejaxdqn.envs.discrete import make_env
-from purejaxdqn.rundir import files
+from purejaxdqn.rundir import files, lock
 from purejaxdqn.rundir.atomic import atomic_write_text, jsonable
 from purejaxdqn.search_space import Dimension, SweepError
 
@@ -64,11 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="for --random: loguniform:lo:hi, uniform:lo:hi or choice:v1,v2,...",
     )
     g.add_argument("--space-seed", type=int, default=0, help="seed of the random points (0)")
-    g.add_argument(
-        "--distributed",
-        action="store_true",
-        help="call jax.distributed.initialize() first (multi-host; run on every host)",
-    )
+    distributed.add_flags(p)
     return p
 
 
@@ -168,14 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         request = resume_request(args) if args.resume is not None else new_request(args)
         search_space.point_configs(request.config, request.points)  # every point valid
-        if args.distributed:
-            import jax
-
-            try:  # coordinator, hosts and ids from the cluster's environment
-                jax.distributed.initialize()
-            except Exception as e:
-                raise SweepError(f"--distributed: {str(e).splitlines()[0]}") from None
-        return execute(request)
+        distributed.initialize(args)  # several processes: join them (before any computation)
+        return distributed.guard(lambda: execute(request))
+    except KeyboardInterrupt:  # before training started (its own handler takes over there)
+        print("interrupted before training: nothing was written", file=sys.stderr)
+        return 130
     except (ConfigError, flags.UsageError) as e:
         message = str(e).splitlines()[0] if str(e) else repr(e)
         print(f"error: {message}", file=sys.stderr)
@@ -184,35 +182,51 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def execute(request: SweepRequest) -> int:
     """Trains a validated sweep, writes the sweep directory, prints the end table."""
-    import jax
-
     r = request
     config, out, seeds, seed, points = r.config, r.out, r.seeds, r.seed, r.points
+    writer = jax.process_index() == 0  # on several hosts, host 0 writes the outputs
+    if writer:
+        lock.check(out)  # a sweep that is still going: refused before anything is written
     if r.resume and files.is_complete(out):
         print(f"{out}: the sweep is already complete; nothing to resume", file=sys.stderr)
         return 0
     configs = search_space.point_configs(config, points)
     env, env_params = make_env(config)  # a bad env is a one-line error, nothing written
-    writer = jax.process_index() == 0  # on several hosts, host 0 writes the outputs
-
     devices = jax.devices()
+    command = f"python -m purejaxdqn.sweep --resume {out}"
 
     def prepare(_: Any) -> None:  # the sweep fits: only now is anything written or said
         training.log(
             f"purejaxdqn.sweep: {config.env}, {len(points)} points x {seeds} seeds = "
             f"{len(points) * seeds} runs x {config.total_steps:,} env steps on {len(devices)} "
             f"{devices[0].platform} device(s)"
+            + (f", {jax.process_count()} processes" if jax.process_count() > 1 else "")
         )
         if writer:
-            out.mkdir(parents=True, exist_ok=True)
             files.mark_incomplete(out)
             if not r.resume:
                 text = json.dumps(jsonable(r.spec(), finite_only=False), indent=2, sort_keys=True)
                 atomic_write_text(out / SPEC_FILE, text + "\n")
 
     axis = RunAxis(tuple(configs), seeds, seed)
+
+    def interrupted(stopped: Interrupted) -> None:  # each reached point's metrics so far
+        for p in range(len(points)):
+            rows = {k: v[p * seeds : (p + 1) * seeds] for k, v in stopped.rows.items()}
+            if len(rows["eval_return"]):
+                run_dir = out / report.POINTS_DIR / f"{p:03d}"
+                files.write_metrics_csv(run_dir, {k: rows[k] for k in metrics.CSV_KEYS})
+        summary = training.interrupted_summary(stopped, config, command)
+        text = json.dumps(jsonable(summary, finite_only=True), indent=2, sort_keys=True)
+        atomic_write_text(out / report.SWEEP_SUMMARY_FILE, text + "\n")
+
+    def write(result: EngineResult) -> int:
+        if not writer:
+            return 0
+        return _write_results(r, axis, result, devices[0].platform)
+
     max_bytes = None if r.max_memory_gb is None else int(r.max_memory_gb * 2**30)
-    result = training.train(
+    return training.train(
         lambda progress: make_dqn(config, env, env_params, progress=progress),
         axis,
         out,
@@ -220,12 +234,18 @@ def execute(request: SweepRequest) -> int:
         checkpoint_every=r.checkpoint_every,
         resume=r.resume,
         meta={"sweep": r.spec()},
+        resume_command=command,
+        on_interrupt=interrupted,
+        on_result=write,
         max_memory_bytes=max_bytes,
         before_compile=prepare,
     )
-    if not writer:
-        return 0
-    extra = {"platform": devices[0].platform}
+
+
+def _write_results(r: SweepRequest, axis: RunAxis, result: EngineResult, platform: str) -> int:
+    """Every point's run directory, then the sweep's files and end table."""
+    out, seeds, seed, points = r.out, r.seeds, r.seed, r.points
+    extra: dict[str, Any] = {"platform": platform}
     point_results = report.points_of(result, axis)
     for p, point in enumerate(point_results):
         run_dir = out / report.POINTS_DIR / f"{p:03d}"

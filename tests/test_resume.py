@@ -11,15 +11,23 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from chain_env import Chain
-from tiny_run import compilation_cache_env, python, tiny_pendulum_args
+from tiny_run import (
+    compilation_cache_env,
+    python,
+    read_strict_json,
+    signal_when,
+    tiny_pendulum_args,
+)
 
 from purejaxdqn import envs, load_params, report, run
 from purejaxdqn.config import Config
 from purejaxdqn.dqn import make_dqn, make_train
 from purejaxdqn.engine.engine import execute
 from purejaxdqn.engine.layout import RunAxis
+from purejaxdqn.engine.loop import PAUSE_ENV
 from purejaxdqn.rundir import files
 from purejaxdqn.rundir.checkpoint import FORMAT_VERSION, Checkpointer
+from purejaxdqn.rundir.lock import LOCK_FILE
 
 TINY = [*tiny_pendulum_args(600), "--quiet"]
 
@@ -91,6 +99,96 @@ def test_sigkill_mid_run_and_during_a_checkpoint_write_then_resume(uninterrupted
     # Resuming a finished run does nothing and says so.
     again = _run("--resume", str(out), "--quiet")
     assert again.returncode == 0 and "already complete" in again.stderr
+
+
+def _same_files(out: Path, reference: Path) -> None:
+    for name in ("metrics.csv", "params.msgpack"):
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def _signalled(args: list[str], sig: int = signal.SIGINT, times: int = 1):
+    """The run, sent ``sig`` once it starts training; chunks of one eval period, each
+    followed by a 1 s pause, so that the signal lands while it trains."""
+    argv = ["-m", "purejaxdqn.run", *args]
+    return signal_when(argv, "; training", (sig,) * times, env={**_CACHE, PAUSE_ENV: "1"})
+
+
+def test_sigint_then_sigterm_then_resume_is_byte_identical(uninterrupted, tmp_path):
+    out = tmp_path / "run"
+    resume = f"resume with: python -m purejaxdqn.run --resume {out}"
+    code, err, _ = _signalled([*TINY, "--out", str(out)])
+    assert code == 130, err
+    assert err.strip().splitlines()[-1] == (
+        "SIGINT: stopped at env step 200 of 600 (checkpoint saved, metrics so far written); "
+        + resume
+    )
+    # The metrics so far (the first chunk: evaluations at steps 0 and 200), a summary that
+    # says so, the checkpoint of that chunk, no lock, and the run still marked incomplete.
+    rows, ref = files.read_metrics_csv(out), files.read_metrics_csv(uninterrupted)
+    assert rows["env_steps"].tolist() == [[0, 200], [0, 200]]
+    np.testing.assert_array_equal(rows["eval_return"], ref["eval_return"][:, :2])
+    summary = read_strict_json(out / "summary.json")
+    assert summary["interrupted"] is True and summary["env_steps_done"] == 200
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["g0000-p000001"]
+    assert not (out / LOCK_FILE).exists() and not files.is_complete(out)
+
+    code, err, _ = _signalled(["--resume", str(out), "--quiet"], signal.SIGTERM)
+    assert code == 143, err
+    assert err.strip().splitlines()[-1].startswith("SIGTERM: stopped at env step 400 of 600")
+    done = _run("--resume", str(out), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert f"resumed from {(out / 'checkpoints' / 'g0000-p000002').resolve()} (env step 400)" in (
+        done.stderr.splitlines()
+    )
+    _same_files(out, uninterrupted)
+    assert files.is_complete(out) and not (out / LOCK_FILE).exists()
+
+
+def test_second_sigint_exits_at_once(tmp_path):
+    out = tmp_path / "run"
+    code, err, _ = _signalled([*TINY, "--out", str(out)], times=2)
+    assert code == 130, err
+    assert err.strip().splitlines()[-1].startswith("SIGINT again: stopped at once; resume with")
+    assert not (out / LOCK_FILE).exists()
+
+
+def test_sigint_while_compiling_leaves_nothing(tmp_path):
+    out = tmp_path / "run"
+    argv = ["-m", "purejaxdqn.run", *TINY, "--hidden", "12", "--out", str(out)]  # not cached
+    code, err, _ = signal_when(argv, "compiling ", env=_CACHE)
+    assert code == 130, err
+    assert err.strip().splitlines()[-1] == (
+        f"SIGINT while compiling: stopped before training; removed {out}"
+    )
+    assert not out.exists()
+
+
+def test_damaged_newest_checkpoint_falls_back_and_leftovers_go(uninterrupted, tmp_path):
+    out = tmp_path / "run"
+    killed = _run(*TINY, "--checkpoint-every", "200", "--out", str(out), fault="after:2")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    ckpts = out / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["g0000-p000001", "g0000-p000002"]
+    data = max((p for p in (ckpts / "g0000-p000002").rglob("*") if p.is_file()), key=_size)
+    data.write_bytes(data.read_bytes()[: _size(data) // 2])  # truncated
+    leftover = out / ".params.msgpack.x1y2.tmp"  # as a SIGKILL during a final write leaves
+    leftover.write_bytes(b"partial")
+    done = _run("--resume", str(out), "--quiet")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    (warning,) = [ln for ln in lines if ln.startswith("warning:")]
+    assert warning.startswith(
+        f"warning: skipping damaged checkpoint {ckpts.resolve()}/g0000-p000002"
+    )
+    assert f"resumed from {(ckpts / 'g0000-p000001').resolve()} (env step 200)" in lines
+    assert "Traceback" not in done.stderr and "Event loop is closed" not in done.stderr
+    assert "taking over the stale lock" in done.stderr  # the SIGKILLed run's lock
+    _same_files(out, uninterrupted)
+    assert not leftover.exists()
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
 
 
 def test_resume_errors_are_one_line(tmp_path):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +99,43 @@ def _refuse_constant(name: str) -> Any:
 def read_strict_json(path: str | os.PathLike[str]) -> Any:
     """The JSON file at ``path``; raises ``ValueError`` on ``NaN``/``Infinity`` (strict JSON)."""
     return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+
+
+def signal_when(
+    args: list[str],
+    when: str,
+    signals: tuple[int, ...] = (signal.SIGINT,),
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> tuple[int, str, float]:
+    """Runs ``python ARGS``, sends ``signals`` (0.3 s apart) once ``when`` appears on its
+    stderr, and waits for it.
+
+    Returns:
+      ``(exit code, stderr, seconds from the signal to the exit)`` (``-1.0``: never sent).
+    """
+    full = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full.pop(FAULT_ENV, None)
+    proc = subprocess.Popen(
+        [sys.executable, *args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=full
+    )
+    assert proc.stderr is not None
+    seen, sent = b"", -1.0
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            byte = proc.stderr.read(1)
+            if not byte:
+                break
+            seen += byte
+            if sent < 0 and when.encode() in seen:
+                for i, s in enumerate(signals):
+                    time.sleep(0.3 if i else 0)  # apart: a pending signal sent twice is one
+                    proc.send_signal(s)
+                sent = time.monotonic()
+        code = proc.wait(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return code, seen.decode(errors="replace"), (time.monotonic() - sent if sent >= 0 else -1.0)

@@ -2,9 +2,9 @@
 
 ``run`` and ``sweep`` (and the benchmarks) hand it a trainer builder and a
 :class:`~purejaxdqn.engine.layout.RunAxis`; it lays the runs over devices and memory groups,
-compiles ``start`` and ``train_periods`` once, trains each group in *segments* of eval
-periods (saving a checkpoint after a segment when asked), feeds the progress bar, and
-returns host arrays. A single run is a sweep of one point.
+compiles ``start`` and ``train_periods`` once, trains each group in chunks of calls of a few
+seconds (:mod:`~purejaxdqn.engine.loop`: checkpoints and interrupts happen between chunks),
+feeds the progress bar, and returns host arrays. A single run is a sweep of one point.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import numpy as np
 
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.engine import layout as layout_lib
-from purejaxdqn.engine.programs import Programs, make_programs, put, to_host, tree_to_host
+from purejaxdqn.engine.loop import Interrupted, Loop, layout_meta
+from purejaxdqn.engine.programs import make_programs
 from purejaxdqn.types import PyTree
 
 ProgressFn = Callable[[np.ndarray, np.ndarray], None]
@@ -126,10 +127,6 @@ def _concat(parts: Sequence[PyTree]) -> PyTree:
     return jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *parts)
 
 
-def _rows_concat(a: dict[str, np.ndarray], b: dict[str, Any]) -> dict[str, np.ndarray]:
-    return {k: np.concatenate([a[k], np.asarray(b[k])], axis=1) for k in a}
-
-
 def plan(
     trainer: Trainer,
     axis: layout_lib.RunAxis,
@@ -138,9 +135,14 @@ def plan(
 ) -> layout_lib.Layout:
     """The layout of ``axis`` over ``devices`` within memory (nothing compiled).
 
+    Both are sized with ``jax.eval_shape``: one run's arrays on a device (cut into groups
+    when they do not fit at once) and every run's outputs on the host.
+
     Raises:
-      ConfigError: if even one run per device does not fit.
+      ConfigError: if even one run per device, or the outputs on the host, do not fit.
     """
+    outputs = layout_lib.estimate_output_bytes(trainer, axis.configs[0])
+    layout_lib.check_outputs_fit(axis.runs, outputs, layout_lib.host_memory_limit())
     bytes_per_run = layout_lib.estimate_run_bytes(trainer, axis.configs[0])
     if max_memory_bytes is None:
         limit, source = layout_lib.device_memory_limit(devices)
@@ -155,12 +157,15 @@ def execute(
     *,
     devices: Sequence[Any] | None = None,
     max_memory_bytes: int | None = None,
-    segment_periods: int | None = None,
+    segment_periods: int = 1,
+    checkpoint_periods: int | None = None,
     checkpoints: CheckpointStore | None = None,
     resume: bool = False,
     progress: ProgressSink | None = None,
     log: Callable[[str], None] | None = None,
     before_compile: Callable[[layout_lib.Layout], None] | None = None,
+    after_compile: Callable[[], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> EngineResult:
     """Trains every run of ``axis``.
 
@@ -169,13 +174,20 @@ def execute(
       axis: points x seeds.
       devices: devices to shard the runs over (default ``jax.devices()``).
       max_memory_bytes: memory limit per device (default: the device's).
-      segment_periods: eval periods per call of ``train_periods`` (must divide
-        ``num_evals``; default all of them). A checkpoint follows every segment.
+      segment_periods: eval periods per compiled call of ``train_periods`` (must divide
+        ``num_evals``). Calls are queued in chunks of about
+        :data:`~purejaxdqn.engine.loop.CHUNK_SECONDS`; results do not depend on either.
+      checkpoint_periods: eval periods between checkpoints (a multiple of
+        ``segment_periods``; ``None``: a checkpoint only when stopped by ``should_stop``).
       checkpoints: where to save and find checkpoints (``None``: none).
-      resume: continue from the latest checkpoint in ``checkpoints``, if any.
+      resume: continue from the latest intact checkpoint in ``checkpoints``, if any; it is
+        read and checked before anything is compiled.
       progress: the progress display.
       log: where to report compiling and grouping.
       before_compile: called with the layout once it is known to fit.
+      after_compile: called once the programs are compiled.
+      should_stop: polled at chunk boundaries; when it returns ``True`` the position is
+        checkpointed and :class:`~purejaxdqn.engine.loop.Interrupted` is raised.
 
     Returns:
       An :class:`EngineResult`.
@@ -183,16 +195,26 @@ def execute(
     Raises:
       ConfigError: a segment length that does not divide the run, runs that cannot fit, or
         a checkpoint that does not match this run.
+      Interrupted: ``should_stop`` asked to stop before the end.
     """
     log = log or (lambda _: None)
     config = axis.configs[0]
     num_evals = config.num_evals
-    segment = num_evals if segment_periods is None else int(segment_periods)
+    segment = int(segment_periods)
     if segment < 1 or num_evals % segment:
         raise ConfigError(f"segments of {segment} eval periods do not divide {num_evals}")
+    if checkpoint_periods is not None and (checkpoint_periods < 1 or checkpoint_periods % segment):
+        raise ConfigError(
+            f"checkpoints every {checkpoint_periods} eval periods are not a multiple of the "
+            f"segment ({segment})"
+        )
     devices = list(jax.devices() if devices is None else devices)
     trainer = build(progress)
     layout = plan(trainer, axis, devices, max_memory_bytes)
+    programs = make_programs(trainer, devices, axis.points > 1)
+    loop = Loop(axis, layout, programs, segment, checkpoint_periods, should_stop)
+    # Read and check the checkpoint before the (long) compile: a bad one fails in seconds.
+    snap = loop.restore(checkpoints, log) if resume and checkpoints is not None else None
     if before_compile is not None:
         before_compile(layout)
     if layout.groups > 1:
@@ -202,23 +224,29 @@ def execute(
             f"{layout.groups} sequential groups of {layout.runs_per_group} runs, one compiled "
             "program"
         )
-    loop = _Loop(axis, layout, make_programs(trainer, devices, axis.points > 1), segment)
     log(
         f"compiling {layout.runs_per_group} runs per call on {len(devices)} "
         f"{devices[0].platform} device(s)..."
     )
     compile_seconds = loop.compile()
+    if after_compile is not None:
+        after_compile()
     log(f"compiled in {compile_seconds:.1f}s; training")
-    snap = loop.restore(checkpoints, log) if resume and checkpoints is not None else None
     train_start = time.perf_counter()
     done = snap.done if snap is not None else None
     for group in range(snap.group if snap is not None else 0, layout.groups):
         resume_here = snap if snap is not None and snap.group == group else None
         outputs = loop.train_group(group, resume_here, done, checkpoints, progress)
         done = outputs if done is None else _merge(done, outputs)
-        if checkpoints is not None and group + 1 < layout.groups:
-            meta = {"group": group + 1, "next_period": 0, "layout": _layout_meta(layout)}
-            checkpoints.save(Snapshot(group + 1, 0, None, {}, done), meta)
+        if group + 1 == layout.groups:
+            break
+        stop, saved = loop.should_stop(), None
+        if checkpoints is not None and (stop or checkpoint_periods is not None):
+            meta = {"group": group + 1, "next_period": 0, "layout": layout_meta(layout)}
+            saved = checkpoints.save(Snapshot(group + 1, 0, None, {}, done), meta)
+        if stop:
+            path = None if saved is None else str(saved)
+            raise Interrupted(loop.reached(done, {}), path, config.total_steps)
     train_seconds = time.perf_counter() - train_start
     assert done is not None
     keep = lambda x: np.asarray(x)[: axis.runs]
@@ -231,122 +259,6 @@ def execute(
         train_seconds=train_seconds,
         trained_env_steps=loop.trained_periods * config.eval_every,
         resumed=snap is not None,
-    )
-
-
-class _Loop:
-    """The compiled programs of one :func:`execute` call and the loop over a group's segments."""
-
-    def __init__(
-        self, axis: layout_lib.RunAxis, layout: layout_lib.Layout, programs: Programs, segment: int
-    ) -> None:
-        self.axis, self.layout, self.programs, self.segment = axis, layout, programs, segment
-        self.config = axis.configs[0]
-        self.trained_periods = 0  # eval periods trained here, summed over real runs
-
-    def inputs(self, group: int) -> tuple[jax.Array, Any]:
-        """``(seeds [G], hp)`` of ``group``, laid out on the devices."""
-        sharding, index = self.programs.sharding, self.layout.group_index(group)
-        if self.axis.points > 1:
-            hp = jax.tree.map(lambda x: put(x, sharding), self.axis.hyperparams(index))
-        else:  # one point: hyperparameters shared by all runs, a plain vmap over seeds
-            replicated = self.programs.replicated
-            hp = jax.tree.map(lambda x: put(np.asarray(x), replicated), self.config.hyperparams())
-        return put(self.axis.seed_of(index), sharding), hp
-
-    def compile(self) -> float:
-        """Compiles both programs; returns the seconds it took."""
-        t0 = time.perf_counter()
-        seeds, hp = self.inputs(0)
-        self.start = self.programs.start.lower(seeds, hp).compile()
-        shapes = jax.eval_shape(self.programs.start, seeds, hp)[0]
-        self.state_shape = _sharded_like(shapes, self.programs)
-        periods = put(np.arange(self.segment, dtype=np.int32), self.programs.replicated)
-        self.train = self.programs.train_periods.lower(self.state_shape, hp, periods).compile()
-        return time.perf_counter() - t0
-
-    def restore(self, checkpoints: CheckpointStore, log: Callable[[str], None]) -> Snapshot | None:
-        """The latest snapshot, checked against this layout (``None`` if there is none)."""
-        try:
-            snap = checkpoints.restore_latest(self.state_shape)
-        except ValueError as e:
-            raise ConfigError(f"resume: {e}") from e
-        if snap is None:
-            return None
-        planned = _layout_meta(self.layout)
-        if snap.layout is not None and snap.layout != planned:
-            raise ConfigError(
-                f"resume: {snap.source} was written with {snap.layout}, this process plans "
-                f"{planned}: resume with the same devices and memory limit"
-            )
-        groups = self.layout.groups
-        where = f"group {snap.group + 1}/{groups}, " if groups > 1 else ""
-        step = snap.next_period * self.config.eval_every
-        log(f"resumed from {snap.source} ({where}env step {step:,})")
-        return snap
-
-    def train_group(
-        self,
-        group: int,
-        snap: Snapshot | None,
-        done: dict[str, Any] | None,
-        checkpoints: CheckpointStore | None,
-        progress: ProgressSink | None,
-    ) -> dict[str, Any]:
-        """Trains ``group`` from its start (or from ``snap``), one segment per call.
-
-        A checkpoint follows every segment but the last; returns the group's host outputs.
-        """
-        layout, num_evals = self.layout, self.config.num_evals
-        seeds, hp = self.inputs(group)
-        real_runs = min(layout.runs_per_group, self.axis.runs - group * layout.runs_per_group)
-        if snap is not None and snap.state is not None:
-            state = jax.tree.map(lambda x: put(x, self.programs.sharding), snap.state)
-            rows, period = snap.rows, snap.next_period
-        else:
-            state, row0 = self.start(seeds, hp)
-            rows = {k: np.asarray(to_host(v))[:, None] for k, v in row0.items()}
-            period = 0
-        if progress is not None:
-            label = f"group {group + 1}/{layout.groups}" if layout.groups > 1 else ""
-            reports = layout.runs_per_group * _local_devices(self.programs) // layout.devices
-            progress.begin(label, reports, period * self.config.eval_every)
-        while period < num_evals:
-            periods = np.arange(period, period + self.segment, dtype=np.int32)
-            state, segment_rows = self.train(state, hp, put(periods, self.programs.replicated))
-            rows = _rows_concat(rows, tree_to_host(segment_rows))
-            period += self.segment
-            self.trained_periods += self.segment * real_runs
-            if checkpoints is not None and period < num_evals:
-                meta = {"group": group, "next_period": period, "layout": _layout_meta(layout)}
-                checkpoints.save(Snapshot(group, period, tree_to_host(state), rows, done), meta)
-        if progress is not None:
-            progress.finish()
-        return {
-            "rows": rows,
-            "params": tree_to_host(state.params),
-            "diverged_step": np.asarray(to_host(state.diverged_step)),
-        }
-
-
-def _local_devices(programs: Programs) -> int:
-    """Devices of the mesh that belong to this process."""
-    devices = programs.sharding.mesh.devices.flat
-    return sum(d.process_index == jax.process_index() for d in devices)
-
-
-def _layout_meta(layout: layout_lib.Layout) -> dict[str, int]:
-    return {
-        "groups": layout.groups,
-        "runs_per_group": layout.runs_per_group,
-        "devices": layout.devices,
-    }
-
-
-def _sharded_like(shapes: PyTree, programs: Programs) -> PyTree:
-    """Abstract arrays laid out along the run axis, for lowering ``train_periods``."""
-    return jax.tree.map(
-        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=programs.sharding), shapes
     )
 
 

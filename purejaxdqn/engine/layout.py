@@ -158,6 +158,34 @@ def tree_bytes(tree: Any) -> int:
     return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in _shaped_leaves(tree))
 
 
+def estimate_output_bytes(trainer: Any, config: Config) -> int:
+    """Bytes of one run's outputs kept on the host: final params, metrics rows, NaN step."""
+    state, row = jax.eval_shape(trainer.start, jax.random.key(0), config.hyperparams())
+    rows = (config.num_evals + 1) * tree_bytes(row)
+    return tree_bytes(state.params) + rows + tree_bytes(state.diverged_step)
+
+
+def host_memory_limit() -> int:
+    """Bytes the host may hold for outputs: :data:`HOST_MEMORY_FRACTION` of its memory."""
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * HOST_MEMORY_FRACTION)
+
+
+def check_outputs_fit(runs: int, output_bytes_per_run: int, limit_bytes: int) -> None:
+    """Refuses runs whose outputs (twice: gathered, then written) cannot fit on the host.
+
+    Raises:
+      DoesNotFit: with the estimate and the limit.
+    """
+    need = 2 * runs * output_bytes_per_run
+    if need > limit_bytes:
+        raise DoesNotFit(
+            f"does not fit in host memory: the outputs of {runs:,} runs need about "
+            f"{mib(need)} (2 x {mib(output_bytes_per_run)} per run), the limit is "
+            f"{mib(limit_bytes)} ({HOST_MEMORY_FRACTION:g} x host memory); use fewer seeds "
+            "or points, or fewer evaluations (a larger eval_every)"
+        )
+
+
 def estimate_run_bytes(trainer: Any, config: Config) -> int:
     """Bytes of one run's arrays.
 

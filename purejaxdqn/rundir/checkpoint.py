@@ -6,19 +6,24 @@ states, PRNG keys, NaN-guard steps), its metrics rows so far, and the outputs of
 already finished; ``meta.json`` beside the arrays holds the run's facts. Layout::
 
     checkpoints/
-      g0000-p000004/      a committed checkpoint: Orbax's files + meta.json
+      g0000-p000004/      a committed checkpoint: arrays/ (Orbax), meta.json, manifest.json
       tmp-g0000-p000006/  a write in progress (ignored, removed by the next save)
 
 A save writes into ``tmp-*``, fsyncs, renames it (atomic on POSIX) and only then removes
 older checkpoints, so a process killed at any point leaves the previous one intact.
+``manifest.json`` lists the size and SHA-256 of every other file; a restore verifies the
+newest checkpoint against it and falls back to the newest intact one (one warning line)
+when a file is truncated, overwritten or missing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +36,10 @@ from purejaxdqn.rundir.atomic import fsync_dir
 
 CHECKPOINT_DIR = "checkpoints"
 META_FILE = "meta.json"
-# Bumped whenever the saved layout changes (3: engine snapshots with groups of runs).
-FORMAT_VERSION = 3
+MANIFEST_FILE = "manifest.json"
+# Bumped whenever the saved layout changes (3: engine snapshots with groups of runs;
+# 4: manifest.json with checksums).
+FORMAT_VERSION = 4
 _KEEP = 2
 
 # Fault injection for the crash tests: "<when>:<n>" makes the process SIGKILL itself at the
@@ -58,6 +65,51 @@ def _fault(when: str, save_number: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+class CheckpointMismatch(ValueError):
+    """An intact checkpoint that belongs to another config, layout or format version."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(directory: Path) -> None:
+    """Writes ``manifest.json``: size and SHA-256 of every other file under ``directory``."""
+    entries = {
+        str(p.relative_to(directory)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.name != MANIFEST_FILE
+    }
+    text = json.dumps({"files": entries}, indent=1, sort_keys=True) + "\n"
+    with open(directory / MANIFEST_FILE, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def verify(directory: Path) -> str | None:
+    """What is wrong with checkpoint ``directory`` by its manifest (``None``: intact)."""
+    try:
+        entries = json.loads((directory / MANIFEST_FILE).read_text())["files"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return f"no readable {MANIFEST_FILE}"
+    if not any(name.startswith("arrays") for name in entries):
+        return "the manifest lists no arrays"
+    for name, entry in sorted(entries.items()):
+        path = directory / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != entry.get("bytes"):
+            return f"{name} has {path.stat().st_size} bytes, {entry.get('bytes')} were written"
+        if _sha256(path) != entry.get("sha256"):
+            return f"{name} does not match its checksum"
+    return None
+
+
 def _unflatten(saved: dict[str, Any], like: Any, where: Path, batch: bool = False) -> Any:
     """Rebuilds a pytree shaped like ``like`` from leaves saved by :func:`_leaves`.
 
@@ -65,7 +117,7 @@ def _unflatten(saved: dict[str, Any], like: Any, where: Path, batch: bool = Fals
     """
     like_leaves, treedef = jax.tree.flatten(like)
     if len(saved) != len(like_leaves):
-        raise ValueError(
+        raise CheckpointMismatch(
             f"checkpoint {where} holds {len(saved)} arrays, this run needs {len(like_leaves)}: "
             "it was written by a different config or version"
         )
@@ -77,12 +129,12 @@ def _unflatten(saved: dict[str, Any], like: Any, where: Path, batch: bool = Fals
             # says jax.Array but it takes any uint32 array)
             key = jax.random.wrap_key_data(arr)  # type: ignore[arg-type]
             if key.shape != tuple(ref.shape):
-                raise ValueError(f"checkpoint {where}: PRNG key array {i} does not match")
+                raise CheckpointMismatch(f"checkpoint {where}: PRNG key array {i} does not match")
             leaves.append(key)
             continue
         shape_ok = arr.shape[1:] == tuple(ref.shape[1:]) if batch else arr.shape == ref.shape
         if not shape_ok or arr.dtype != ref.dtype:
-            raise ValueError(
+            raise CheckpointMismatch(
                 f"checkpoint {where}: array {i} is {arr.dtype}{list(arr.shape)}, expected "
                 f"{ref.dtype}{list(ref.shape)}: written by a different config or version"
             )
@@ -97,6 +149,7 @@ class Checkpointer:
       run_dir: the run directory.
       meta: facts about the run saved with every checkpoint (config, seeds, ...).
       writer: whether this process writes (on several hosts only process 0 does).
+      log: where a damaged checkpoint skipped by :meth:`restore_latest` is reported.
     """
 
     def __init__(
@@ -104,10 +157,12 @@ class Checkpointer:
         run_dir: str | os.PathLike[str],
         meta: dict[str, Any] | None = None,
         writer: bool = True,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.root = Path(run_dir).resolve() / CHECKPOINT_DIR
         self.meta = dict(meta or {})
         self.writer = writer
+        self.log = log or (lambda _: None)
         self.saves = 0
 
     def committed(self) -> list[Path]:
@@ -144,9 +199,9 @@ class Checkpointer:
             tree["done_rows"] = {k: np.asarray(v) for k, v in snapshot.done["rows"].items()}
             tree["done_params"] = _leaves(snapshot.done["params"])
             tree["done_diverged"] = np.asarray(snapshot.done["diverged_step"])
-        checkpointer = ocp.StandardCheckpointer()
-        checkpointer.save(tmp / "arrays", tree)
-        checkpointer.wait_until_finished()
+        with ocp.StandardCheckpointer() as checkpointer:  # closed: no asyncio noise at exit
+            checkpointer.save(tmp / "arrays", tree)
+            checkpointer.wait_until_finished()
         full = {
             **self.meta,
             **meta,
@@ -159,6 +214,7 @@ class Checkpointer:
         (tmp / META_FILE).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
         with open(tmp / META_FILE) as f:
             os.fsync(f.fileno())
+        write_manifest(tmp)
         fsync_dir(tmp)
         _fault("during", self.saves)
         if final.exists():
@@ -186,17 +242,19 @@ class Checkpointer:
             ``jax.eval_shape`` of the start program); keys in it are rebuilt from their data.
 
         Raises:
-          ValueError: another format version, or arrays that do not match ``like``.
+          CheckpointMismatch: another format version, or arrays that do not match ``like``.
+          Exception: whatever Orbax raises on files it cannot read.
         """
         import orbax.checkpoint as ocp
 
         meta = Checkpointer.read_meta(path)
         if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
+            raise CheckpointMismatch(
                 f"checkpoint {path} has format version {meta.get('format_version')}; this "
                 f"version of purejaxdqn reads version {FORMAT_VERSION}: restart the run"
             )
-        tree = ocp.StandardCheckpointer().restore(path / "arrays")
+        with ocp.StandardCheckpointer() as checkpointer:
+            tree = checkpointer.restore(path / "arrays")
         state = rows = done = None
         if meta["has_state"]:
             state = _unflatten(tree["state"], like, path)
@@ -218,10 +276,25 @@ class Checkpointer:
         )
 
     def restore_latest(self, like: Any) -> Snapshot | None:
-        """The newest checkpoint, or ``None`` if there is none.
+        """The newest intact checkpoint, or ``None`` if there is none.
+
+        Each is verified against its manifest, newest first; a damaged one is skipped with a
+        warning on ``log`` (and, if none is intact, training starts over: the same result).
 
         Raises:
-          ValueError: if it cannot be read or does not match ``like``.
+          CheckpointMismatch: if an intact one does not match ``like`` (another config).
         """
-        path = self.latest()
-        return None if path is None else self.restore(path, like)
+        found = self.committed()
+        for path in reversed(found):
+            problem = verify(path)
+            if problem is None:
+                try:
+                    return self.restore(path, like)
+                except CheckpointMismatch:
+                    raise
+                except Exception as e:  # damaged beyond what the manifest covers
+                    problem = f"unreadable: {str(e).splitlines()[0] if str(e) else repr(e)}"
+            self.log(f"warning: skipping damaged checkpoint {path} ({problem})")
+        if found:
+            self.log("warning: no intact checkpoint is left; training from the start")
+        return None

@@ -7,7 +7,8 @@ A run directory holds:
 - ``summary.json``: final-return statistics, timing and throughput.
 - ``learning_curve.png``: the IQM learning curve with a bootstrap confidence band.
 - ``params.msgpack``: the trained parameters of every seed (leading seed axis).
-- ``RUNNING``: a marker that exists while the run is in progress.
+- ``RUNNING``: a marker that exists while the run is in progress (or was interrupted).
+- ``LOCK``: the live writer's pid, host and start time (:mod:`~purejaxdqn.rundir.lock`).
 
 Every file is written atomically (see :mod:`purejaxdqn.rundir.atomic`).
 """
@@ -270,6 +271,19 @@ def mark_complete(run_dir: str | os.PathLike[str]) -> None:
     """
     (Path(run_dir) / RUNNING_FILE).unlink(missing_ok=True)
     fsync_dir(Path(run_dir))
+
+
+def remove_partial_writes(run_dir: str | os.PathLike[str]) -> None:
+    """Remove leftovers of atomic writes cut short by a kill (``.NAME.*.tmp``).
+
+    The files they were for are intact (old or new).
+
+    Args:
+        run_dir: Run (or sweep) directory; missing is fine.
+    """
+    for leftover in Path(run_dir).rglob(".*.tmp"):
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
 
 
 def is_complete(run_dir: str | os.PathLike[str]) -> bool:
