@@ -167,9 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit code (2 and one line on stderr for bad input)."""
     try:
         args = build_parser().parse_args(argv)
+        distributed.initialize(args)  # several processes: join first (env lookups compute)
         request = resume_request(args) if args.resume is not None else new_request(args)
         search_space.point_configs(request.config, request.points)  # every point valid
-        distributed.initialize(args)  # several processes: join them (before any computation)
         return distributed.guard(lambda: execute(request))
     except KeyboardInterrupt:  # before training started (its own handler takes over there)
         print("interrupted before training: nothing was written", file=sys.stderr)

@@ -21,9 +21,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chain_env import Chain  # noqa: E402
 
 from purejaxdqn import envs, sweep  # noqa: E402
+from purejaxdqn.cli import distributed  # noqa: E402
 
 ENV = "chain-multihost-test"
 
 if __name__ == "__main__":
+    # Join before registering: registering imports gymnax, whose import computes (and so
+    # starts the XLA backend, after which jax.distributed.initialize refuses).
+    args, _ = sweep.build_parser().parse_known_args(sys.argv[2:])
+    distributed.initialize(args)
     envs.register(ENV, lambda: (Chain(), None))
     sys.exit(sweep.main(sys.argv[2:]))

@@ -28,9 +28,10 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from purejaxdqn.engine import engine as engine_lib  # noqa: E402
+from purejaxdqn.engine import loop as loop_lib  # noqa: E402
 
 _SEEN: list[jax.Array] = []
-_tree_to_host = engine_lib.tree_to_host
+_tree_to_host = loop_lib.tree_to_host
 
 
 def _recording_tree_to_host(tree):
@@ -38,7 +39,7 @@ def _recording_tree_to_host(tree):
     return _tree_to_host(tree)
 
 
-engine_lib.tree_to_host = _recording_tree_to_host  # the engine's outputs pass through here
+loop_lib.tree_to_host = _recording_tree_to_host  # the engine's outputs pass through here
 
 
 def sharding_info() -> dict:

@@ -113,7 +113,7 @@ def _signalled(args: list[str], sig: int = signal.SIGINT, times: int = 1):
     return signal_when(argv, "; training", (sig,) * times, env={**_CACHE, PAUSE_ENV: "1"})
 
 
-def test_sigint_then_sigterm_then_resume_is_byte_identical(uninterrupted, tmp_path):
+def test_sigint_then_two_sigterms_then_resume_is_byte_identical(uninterrupted, tmp_path):
     out = tmp_path / "run"
     resume = f"resume with: python -m purejaxdqn.run --resume {out}"
     code, err, _ = _signalled([*TINY, "--out", str(out)])
@@ -132,24 +132,18 @@ def test_sigint_then_sigterm_then_resume_is_byte_identical(uninterrupted, tmp_pa
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["g0000-p000001"]
     assert not (out / LOCK_FILE).exists() and not files.is_complete(out)
 
-    code, err, _ = _signalled(["--resume", str(out), "--quiet"], signal.SIGTERM)
+    # A second signal exits at once (143 for SIGTERM), before the next checkpoint.
+    code, err, _ = _signalled(["--resume", str(out), "--quiet"], signal.SIGTERM, times=2)
     assert code == 143, err
-    assert err.strip().splitlines()[-1].startswith("SIGTERM: stopped at env step 400 of 600")
+    assert err.strip().splitlines()[-1] == f"SIGTERM again: stopped at once; {resume}"
+    assert not (out / LOCK_FILE).exists()
     done = _run("--resume", str(out), "--quiet")
     assert done.returncode == 0, done.stderr
-    assert f"resumed from {(out / 'checkpoints' / 'g0000-p000002').resolve()} (env step 400)" in (
+    assert f"resumed from {(out / 'checkpoints' / 'g0000-p000001').resolve()} (env step 200)" in (
         done.stderr.splitlines()
     )
     _same_files(out, uninterrupted)
     assert files.is_complete(out) and not (out / LOCK_FILE).exists()
-
-
-def test_second_sigint_exits_at_once(tmp_path):
-    out = tmp_path / "run"
-    code, err, _ = _signalled([*TINY, "--out", str(out)], times=2)
-    assert code == 130, err
-    assert err.strip().splitlines()[-1].startswith("SIGINT again: stopped at once; resume with")
-    assert not (out / LOCK_FILE).exists()
 
 
 def test_sigint_while_compiling_leaves_nothing(tmp_path):

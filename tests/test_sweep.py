@@ -428,7 +428,8 @@ def test_sweep_killed_at_a_group_boundary_and_mid_group_resumes_identically(resu
     assert boundary.returncode == -signal.SIGKILL, boundary.stderr
     assert "3 sequential groups of 2 runs" in boundary.stderr
     assert steps["boundary_ckpts"] == ["g0000-p000001", "g0001-p000000"]
-    assert steps["boundary_files"] == ["RUNNING", "checkpoints", sweep.SPEC_FILE]
+    # LOCK: the killed writer's, stale (taken over by the resume).
+    assert steps["boundary_files"] == ["LOCK", "RUNNING", "checkpoints", sweep.SPEC_FILE]
 
     mid = steps["mid"]
     assert mid.returncode == -signal.SIGKILL, mid.stderr
@@ -444,7 +445,7 @@ def test_sweep_killed_at_a_group_boundary_and_mid_group_resumes_identically(resu
     summary = json.loads((out / report.SWEEP_SUMMARY_FILE).read_text())
     assert summary["resumed"] is True and summary["groups"] == 3
 
-    # Byte for byte the uninterrupted sweep (which ran each group in one segment).
+    # Byte for byte the uninterrupted sweep (which saved no checkpoint).
     assert (out / report.SWEEP_CSV_FILE).read_bytes() == (
         reference / report.SWEEP_CSV_FILE
     ).read_bytes()

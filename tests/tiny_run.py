@@ -101,6 +101,10 @@ def read_strict_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_refuse_constant)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def signal_when(
     args: list[str],
     when: str,
@@ -117,7 +121,11 @@ def signal_when(
     full = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     full.pop(FAULT_ENV, None)
     proc = subprocess.Popen(
-        [sys.executable, *args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=full
+        [sys.executable, *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=full,
+        preexec_fn=_default_sigint,  # a background shell's ignored SIGINT is inherited
     )
     assert proc.stderr is not None
     seen, sent = b"", -1.0

@@ -67,6 +67,8 @@ def initialize(args: argparse.Namespace) -> None:
             )
     import jax
 
+    if jax.distributed.is_initialized():  # joined already (e.g. by a script around main)
+        return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU devices only
     try:
         jax.distributed.initialize(

@@ -67,7 +67,9 @@ class Interrupts:
         self._read, write = os.pipe()
         os.set_blocking(write, False)
         self._write = write
-        self._old = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
+        signals = (signal.SIGINT, signal.SIGTERM)
+        caught = [s for s in signals if signal.getsignal(s) != signal.SIG_IGN]  # nohup: ignored
+        self._old = {s: signal.signal(s, lambda *_: None) for s in caught}
         self._old_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
         self._active = True
         threading.Thread(target=self._watch, daemon=True, name="purejaxdqn-signals").start()
