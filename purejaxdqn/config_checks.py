@@ -138,7 +138,5 @@ def check_memory_gb(value: Any, flag: str = "--max-memory-gb") -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{flag} must be a number of GiB, got {value!r}")
     if not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"{flag} must be a finite number > 0, got {value!r}")
-    if value * 2**30 < 1:
-        raise ConfigError(f"{flag} must be at least one byte, got {value!r}")
+        raise ConfigError(f"{flag} must be > 0 and finite, got {value!r}")
     return float(value)

@@ -12,6 +12,7 @@ import io
 import math
 import os
 import re
+import shutil
 import sys
 import textwrap
 import urllib.error
@@ -161,7 +162,7 @@ def test_config_files_that_are_not_utf8(data, words, tmp_path, stop_at_engine):
 @pytest.mark.parametrize(
     "argv,words",
     [
-        (["--max-memory-gb", "inf"], ["--max-memory-gb must be a finite number > 0"]),
+        (["--max-memory-gb", "inf"], ["--max-memory-gb must be > 0 and finite, got inf"]),
         (["--seeds", "100", "--seed", "2147483600"], ["must be <= 2147483647"]),
         (["--seeds", "99999999999999999999"], ["must be <= 2147483647"]),
         (["--env-kwargs", '{"max_episode_steps": 0}', "--env", "InvertedPendulum-v5"],
@@ -198,12 +199,12 @@ def test_more_sweep_inputs_that_used_to_crash(argv, words, tmp_path, stop_at_eng
 def fabricated(tmp_path_factory):
     base = tmp_path_factory.mktemp("evaluate")
     good, damaged, other = base / "good", base / "damaged", base / "other"
-    for d in (good, damaged):
-        fabricate_run(d, TINY_CONFIG)
+    fabricate_run(good, TINY_CONFIG)
+    shutil.copytree(good, damaged)
+    shutil.copytree(good, other)
     params = damaged / files.PARAMS_FILE
     params.write_bytes(params.read_bytes()[:-40])
     fabricate_run(base / "wider", TINY_CONFIG.replace(hidden=(16,)))
-    fabricate_run(other, TINY_CONFIG)
     (other / files.PARAMS_FILE).write_bytes((base / "wider" / files.PARAMS_FILE).read_bytes())
     return good, damaged, other
 

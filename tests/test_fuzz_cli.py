@@ -21,6 +21,7 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import string
 import tempfile
 from pathlib import Path
@@ -290,8 +291,9 @@ TINY = dict(env="CartPole-v1", total_steps=400, eval_every=200, hidden=(8,), cap
 def run_dirs(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("fabricated")
     dirs = {name: base / name for name in ("good", "damaged", "other_net", "not_utf8")}
-    for d in dirs.values():
-        fabricate_run(d, Config(**TINY))
+    fabricate_run(dirs["good"], Config(**TINY))
+    for name in ("damaged", "other_net", "not_utf8"):
+        shutil.copytree(dirs["good"], dirs[name])
     params = dirs["damaged"] / files.PARAMS_FILE
     params.write_bytes(params.read_bytes()[: len(params.read_bytes()) // 2])
     other = base / "wider"
