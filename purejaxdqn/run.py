@@ -70,8 +70,8 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
     config_checks.check_memory_gb(args.max_memory_gb)
     if args.resume is not None:
         flags.refuse_beside_resume(args, _RESUME_CONFLICTS, "a run as configured")
-        config_checks.check_path_text("--resume", args.resume)
         out = Path(args.resume)
+        config_checks.check_out_path("--resume", out)  # a usable, writable path
         if not (out / files.CONFIG_FILE).is_file():
             raise ConfigError(f"--resume {out}: not a run directory (no config.json)")
         ns = argparse.Namespace(**{**vars(args), "config": str(out / files.CONFIG_FILE)})
@@ -80,7 +80,6 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
         config, seeds, seed, every = flags.config_from_args(ns, presets=False)
         memory = files.read_config_file(out / files.CONFIG_FILE)[1].get("max_memory_gb")
         config_checks.check_memory_gb(memory, "max_memory_gb in config.json")
-        config_checks.check_out_path("--resume", out)
         resume = True
     else:
         config, seeds, seed, every = flags.config_from_args(args)

@@ -122,11 +122,10 @@ _RESUME_CONFLICTS = (
 def resume_request(args: argparse.Namespace) -> SweepRequest:
     """The request saved in ``--resume DIR``'s ``sweep.json`` (no other spec flags allowed)."""
     flags.refuse_beside_resume(args, _RESUME_CONFLICTS, "a sweep as specified")
-    config_checks.check_path_text("--resume", args.resume)
     out = Path(args.resume)
+    config_checks.check_out_path("--resume", out)  # a usable, writable path
     config_checks.read_size_ok("--resume", str(out / SPEC_FILE))
     spec = _read_spec(out)
-    config_checks.check_out_path("--resume", out)
     try:
         config_checks.check_memory_gb(spec.get("max_memory_gb"), "max_memory_gb")
         config_checks.check_seed_range(spec["seeds"], spec["seed"], len(spec["points"]))

@@ -159,6 +159,13 @@ def test_config_files_that_are_not_utf8(data, words, tmp_path, stop_at_engine):
     assert_one_line(rc, stdout, lines, "not a regular file")
 
 
+def test_an_out_holding_a_config_json_that_is_not_utf8(tmp_path, stop_at_engine):
+    (tmp_path / "config.json").write_bytes(b"\xff\xfe{\x00}\x00")
+    rc, stdout, lines = call(run.main, [*TINY, "--out", str(tmp_path)])
+    assert_one_line(rc, stdout, lines, "already holds a different run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
 @pytest.mark.parametrize(
     "argv,words",
     [

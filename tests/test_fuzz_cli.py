@@ -232,12 +232,16 @@ def _workdir() -> tempfile.TemporaryDirectory:
 
 def _setup(base: Path, config_bytes: bytes) -> None:
     (base / "a-file").write_text("not a folder\n")
-    (base / "config.json").write_bytes(config_bytes)
+    (base / "config.json").write_bytes(config_bytes)  # what --config and --resume read
+    (base / "sweep.json").write_bytes(config_bytes)
 
 
 @st.composite
 def run_argv(draw, base: Path, sweep_flags: bool = False) -> list[str]:
     argv: list[str] = ["--quiet"]
+    if draw(st.integers(0, 7)) == 0:  # a resume: the work dir holds the fuzzed files
+        argv += ["--resume", draw(odd_paths(base))]
+        return argv + (draw(flag_and_value()) if draw(st.integers(0, 3)) == 0 else [])
     if draw(st.integers(0, 3)):  # mostly a tiny valid base that the odd flags then break
         argv += ["--env", "CartPole-v1", "--total-steps", "400", "--hidden", "8"]
     for _ in range(draw(st.integers(0, 3))):
