@@ -7,8 +7,8 @@ was learned is the real task. All seeds act in lockstep: one batched Q-network c
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from purejaxdqn import stats
+from purejaxdqn import config_checks, stats
+from purejaxdqn.cli import flags
 from purejaxdqn.cli.table import fmt_ci, fmt_float, format_table
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.presets import REWARD_THRESHOLDS
@@ -51,7 +52,6 @@ def rollout_gymnasium(
       A JSON-able dict: ``returns`` ``[S][episodes]``, ``mean_per_seed``, IQM with 95% CI,
       ``solved_fraction``.
     """
-    import gymnasium as gym
     import jax
     import jax.numpy as jnp
 
@@ -61,14 +61,16 @@ def rollout_gymnasium(
     config, _ = load_config(run_dir)
     env, env_params = make_env(config)
     network = make_dqn(config, env, env_params).network
-    params = files.load_params(run_dir)
-    num_seeds = len(jax.tree.leaves(params)[0])
+    params, num_seeds = _load_params(run_dir, network, env.observation_space(env_params).shape)
     grid = np.asarray(env.actions) if hasattr(env, "actions") else None
+    if env_id is None and ":" in config.env:
+        raise ConfigError(
+            f"the run's env {config.env!r} is not a gymnasium id: give --env the gymnasium "
+            "env to evaluate in"
+        )
     env_id = env_id or config.env
-    try:
-        gym_envs = [gym.make(env_id) for _ in range(num_seeds)]
-    except gym.error.Error as err:
-        raise ConfigError(f"gymnasium has no env {env_id!r} to evaluate in ({err})") from err
+    gym_envs = _gym_envs(env_id, num_seeds)
+    _check_spaces(env_id, gym_envs[0], config.env, env, env_params, grid)
 
     q_fn = jax.jit(jax.vmap(network.apply))
     returns = np.zeros((num_seeds, episodes))
@@ -102,25 +104,119 @@ def rollout_gymnasium(
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; returns the exit code (2 and one line on stderr for bad input)."""
-    parser = argparse.ArgumentParser(
+def _load_params(run_dir: Path, network: Any, obs_shape: tuple[int, ...]) -> tuple[Any, int]:
+    """Every seed's params from ``params.msgpack``, checked against the run's network.
+
+    Raises:
+      ConfigError: a damaged file, or params that do not fit the network the run's
+        ``config.json`` builds.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    path = run_dir / files.PARAMS_FILE
+    try:
+        params = files.load_params(run_dir)
+        leaves = jax.tree.leaves(params)
+        num_seeds = len(leaves[0])
+        if not all(len(leaf) == num_seeds for leaf in leaves):
+            raise ValueError("the leaves disagree on the number of seeds")
+    except Exception as e:  # msgpack's and flax's errors: any failure to read the file
+        raise ConfigError(f"{path}: damaged or not a params file ({_first_line(e)})") from None
+    expected = jax.eval_shape(network.init, jax.random.key(0), jnp.zeros((1, *obs_shape)))
+    got = jax.tree.map(lambda leaf: leaf.shape[1:], params)
+    want = jax.tree.map(lambda s: tuple(s.shape), expected)
+    same_tree = jax.tree.structure(got) == jax.tree.structure(want)  # type: ignore[operator]
+    if not same_tree or got != want:
+        raise ConfigError(
+            f"{path}: the params do not fit the network of the run's config.json (another "
+            "run's params, or a config.json edited after training)"
+        )
+    return params, num_seeds
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+
+
+def _gym_envs(env_id: str, num: int) -> list[Any]:
+    """``num`` gymnasium envs ``env_id`` (a ConfigError if gymnasium cannot make one)."""
+    import gymnasium as gym
+
+    from purejaxdqn.envs.notes import quiet_third_party
+
+    try:
+        with quiet_third_party():
+            return [gym.make(env_id) for _ in range(num)]
+    except Exception as err:  # gymnasium's NameNotFound, a missing extra, a bad id
+        raise ConfigError(
+            f"gymnasium cannot make {env_id!r} to evaluate in ({_first_line(err)})"
+        ) from None
+
+
+def _check_spaces(
+    env_id: str, gym_env: Any, trained_on: str, env: Any, env_params: Any, grid: Any
+) -> None:
+    """Refuses a gymnasium env whose observations or actions differ from the run's env."""
+    import gymnasium as gym
+
+    obs_shape = tuple(env.observation_space(env_params).shape)
+    gym_obs = tuple(getattr(gym_env.observation_space, "shape", None) or ())
+    if gym_obs != obs_shape:
+        raise ConfigError(
+            f"--env {env_id}: its observations {list(gym_obs)} do not match the "
+            f"{list(obs_shape)} of {trained_on}, the env the run was trained on"
+        )
+    space = gym_env.action_space
+    if grid is not None:
+        ok = isinstance(space, gym.spaces.Box) and tuple(space.shape) == tuple(grid.shape[1:])
+        want = f"Box actions of shape {list(grid.shape[1:])}"
+    else:
+        n = env.action_space(env_params).n
+        ok = isinstance(space, gym.spaces.Discrete) and int(space.n) == int(n)
+        want = f"Discrete({n}) actions"
+    if not ok:
+        raise ConfigError(
+            f"--env {env_id}: its action space {space} does not match the {want} of "
+            f"{trained_on}, the env the run was trained on"
+        )
+
+
+def build_parser() -> flags.OneLineArgumentParser:
+    """The evaluate command's flags."""
+    parser = flags.OneLineArgumentParser(
         prog="python -m purejaxdqn.evaluate",
         description="Roll a run's saved greedy policies out in gymnasium's own env.",
     )
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--episodes", type=int, default=10, help="episodes per seed")
-    parser.add_argument("--env", type=str, default=None, help="gymnasium env id (default: run's)")
-    args = parser.parse_args(argv)
+    parser.add_argument("run_dir", type=str, help="a run directory (or a sweep's points/<p>)")
+    parser.add_argument("--episodes", type=int, default=10, help="episodes per seed (default 10)")
+    parser.add_argument(
+        "--env", type=str, default=None, help="gymnasium env id (default: the run's env)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit code (2 and one line on stderr for bad input)."""
     try:
+        args = build_parser().parse_args(argv)
+        config_checks.check_path_text("run_dir", args.run_dir)
+        run_dir = Path(args.run_dir)
         if args.episodes < 1:
             raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
-        if not (args.run_dir / "params.msgpack").exists():
-            raise ConfigError(f"{args.run_dir}: no params.msgpack (not a finished run directory)")
-        report = rollout_gymnasium(args.run_dir, args.episodes, args.env)
-    except ConfigError as e:
+        if args.env is not None and not args.env.strip():
+            raise ConfigError("--env must not be empty")
+        if not os.path.isfile(run_dir / files.PARAMS_FILE):  # False for unusable paths
+            raise ConfigError(f"{run_dir}: no params.msgpack (not a finished run directory)")
+        config_checks.read_size_ok("run_dir", str(run_dir / files.CONFIG_FILE))
+        if not os.access(run_dir, os.W_OK | os.X_OK):
+            raise ConfigError(f"{run_dir}: not writable (evaluate writes {EVALUATE_FILE} there)")
+        report = rollout_gymnasium(run_dir, args.episodes, args.env)
+    except (ConfigError, flags.UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    args.run_dir = run_dir
     atomic_write_text(args.run_dir / EVALUATE_FILE, json.dumps(report, indent=2) + "\n")
     print(f"{report['env']} in gymnasium, {args.episodes} episodes per seed:")
     for s, m in enumerate(report["mean_per_seed"]):

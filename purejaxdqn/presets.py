@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from purejaxdqn.config import Config
+from purejaxdqn.config_checks import derived_eval_every
 
 # Per-environment presets: overrides of the defaults above, tuned on this project's CPU.
 _CLASSIC_CONTROL: dict[str, Any] = {
@@ -97,8 +98,19 @@ REWARD_THRESHOLDS: dict[str, float] = {
 
 
 def preset(env: str, **overrides: Any) -> Config:
-    """The preset config for ``env`` (defaults for envs without one) with ``overrides``."""
+    """The preset config for ``env`` (defaults for envs without one) with ``overrides``.
+
+    Without an ``eval_every`` override it is derived from ``total_steps`` as on the command
+    line (:func:`purejaxdqn.config_checks.derived_eval_every`).
+    """
     base = dict(PRESETS.get(env, {}))
     base["env"] = env
+    ref_total = base.get("total_steps", Config.total_steps)
+    ref_every = base.get("eval_every", Config.eval_every)
     base.update(overrides)
+    if "eval_every" not in overrides:
+        base["eval_every"] = derived_eval_every(
+            base.get("total_steps", ref_total), base.get("num_envs", Config.num_envs),
+            ref_total, ref_every,
+        )  # fmt: skip
     return Config.from_dict(base)

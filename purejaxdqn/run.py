@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from purejaxdqn import metrics, report
+from purejaxdqn import config_checks, metrics, report
 from purejaxdqn.cli import flags, training
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.dqn import make_dqn
@@ -69,11 +69,11 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
     Raises:
       ConfigError: for any invalid input, with a one-line message.
     """
-    if args.max_memory_gb is not None and not args.max_memory_gb > 0:
-        raise ConfigError(f"--max-memory-gb must be > 0, got {args.max_memory_gb}")
+    config_checks.check_memory_gb(args.max_memory_gb)
     if args.resume is not None:
         flags.refuse_beside_resume(args, _RESUME_CONFLICTS, "a run as configured")
         out = Path(args.resume)
+        config_checks.check_out_path("--resume", out)  # a usable, writable path
         if not (out / files.CONFIG_FILE).is_file():
             raise ConfigError(f"--resume {out}: not a run directory (no config.json)")
         ns = argparse.Namespace(**{**vars(args), "config": str(out / files.CONFIG_FILE)})
@@ -81,11 +81,15 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
         # version did not save takes its default (that version's behaviour).
         config, seeds, seed, every = flags.config_from_args(ns, presets=False)
         memory = files.read_config_file(out / files.CONFIG_FILE)[1].get("max_memory_gb")
+        config_checks.check_memory_gb(memory, "max_memory_gb in config.json")
         resume = True
     else:
         config, seeds, seed, every = flags.config_from_args(args)
         memory = args.max_memory_gb
-        out = Path(args.out) if args.out else files.default_run_dir(config.env)
+        if args.out is not None:
+            config_checks.check_path_text("--out", args.out)
+        out = Path(args.out) if args.out is not None else files.default_run_dir(config.env)
+        config_checks.check_out_path("--out", out)
         files.check_run_dir(out, expected_config(config, seeds, seed, every, memory))
         resume = False
     env, env_params = make_env(config)  # an unknown env or action space fails here

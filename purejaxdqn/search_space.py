@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 DISTRIBUTIONS = ("loguniform", "uniform", "choice")
+#: Most points one sweep takes (``--random K``, a grid's product).
+MAX_POINTS = 100_000
 
 
 class SweepError(ConfigError):
@@ -257,6 +259,9 @@ def parse_sweep(args: argparse.Namespace) -> tuple[list[Dimension], list[dict[st
         if args.space is not None:
             raise SweepError("--space goes with --random, not --grid")
         dims = parse_grid(args.grid)
+        size = math.prod(len(d.values) for d in dims)
+        if size > MAX_POINTS:
+            raise SweepError(f"--grid gives {size:,} points; at most {MAX_POINTS:,} per sweep")
         return dims, grid_points(dims)
     if args.space is None:
         raise SweepError("--random needs --space NAME=DIST ...")

@@ -34,7 +34,7 @@ from typing import Any
 
 import jax
 
-from purejaxdqn import metrics, report, search_space
+from purejaxdqn import config_checks, metrics, report, search_space
 from purejaxdqn.cli import distributed, flags, training
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.dqn import make_dqn
@@ -47,6 +47,7 @@ from purejaxdqn.rundir.atomic import atomic_write_text, jsonable
 from purejaxdqn.search_space import Dimension, SweepError
 
 SPEC_FILE = "sweep.json"
+MAX_POINTS = search_space.MAX_POINTS
 _START = time.perf_counter()
 
 
@@ -68,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=DIST",
         help="for --random: loguniform:lo:hi, uniform:lo:hi or choice:v1,v2,...",
     )
-    g.add_argument("--space-seed", type=int, default=0, help="seed of the random points (0)")
+    g.add_argument(
+        "--space-seed", type=int, default=0, help="seed of the random points (default 0)"
+    )
     distributed.add_flags(p)
     return p
 
@@ -121,8 +124,12 @@ def resume_request(args: argparse.Namespace) -> SweepRequest:
     """The request saved in ``--resume DIR``'s ``sweep.json`` (no other spec flags allowed)."""
     flags.refuse_beside_resume(args, _RESUME_CONFLICTS, "a sweep as specified")
     out = Path(args.resume)
+    config_checks.check_out_path("--resume", out)  # a usable, writable path
+    config_checks.read_size_ok("--resume", str(out / SPEC_FILE))
     spec = _read_spec(out)
     try:
+        config_checks.check_memory_gb(spec.get("max_memory_gb"), "max_memory_gb")
+        config_checks.check_seed_range(spec["seeds"], spec["seed"], len(spec["points"]))
         return SweepRequest(
             config=Config.from_dict(spec["config"]),  # lists become tuples in Config
             dims=tuple(Dimension(d["name"], d["kind"], tuple(d["values"])) for d in spec["dims"]),
@@ -136,19 +143,26 @@ def resume_request(args: argparse.Namespace) -> SweepRequest:
             resume=True,
             quiet=args.quiet,
         )
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise SweepError(f"--resume {out}: {SPEC_FILE} is damaged ({e})") from None
 
 
 def new_request(args: argparse.Namespace) -> SweepRequest:
     """The request of a fresh sweep's flags (nothing written yet)."""
+    if args.space_seed < 0:
+        raise SweepError(f"--space-seed must be >= 0, got {args.space_seed}")
+    if args.random is not None and args.random > MAX_POINTS:
+        raise SweepError(f"--random {args.random}: at most {MAX_POINTS:,} points per sweep")
     dims, points = search_space.parse_sweep(args)
     config, seeds, seed, every = flags.config_from_args(args)
-    out = Path(args.out) if args.out else files.default_run_dir(config.env, prefix="sweep-")
+    config_checks.check_seed_range(seeds, seed, len(points))
+    if args.out is not None:
+        config_checks.check_path_text("--out", args.out)
+    out = Path(args.out) if args.out is not None else files.default_run_dir(config.env, "sweep-")
+    config_checks.check_out_path("--out", out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SweepError(f"--out {out}: exists and is not an empty directory")
-    if args.max_memory_gb is not None and not args.max_memory_gb > 0:
-        raise SweepError(f"--max-memory-gb must be > 0, got {args.max_memory_gb}")
+    config_checks.check_memory_gb(args.max_memory_gb)
     return SweepRequest(
         config=config,
         dims=tuple(dims),

@@ -217,7 +217,7 @@ def test_unknown_name_error():
         ("InvertedPendulum-v6", "InvertedPendulum-v5"),
         ("CartPole-v2", "CartPole-v1"),
     ):
-        with pytest.raises(ValueError, match=f"closest: .*{closest}") as info:
+        with pytest.raises(ValueError, match=f"did you mean .*{closest}") as info:
             envs.make(typo)
         assert typo in str(info.value) and "brax:<name>" in str(info.value)
 

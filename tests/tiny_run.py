@@ -147,3 +147,22 @@ def signal_when(
             proc.kill()
             proc.wait()
     return code, seen.decode(errors="replace"), (time.monotonic() - sent if sent >= 0 else -1.0)
+
+
+def fabricate_run(run_dir: str | os.PathLike[str], config: Any, seeds: int = 2) -> None:
+    """A finished run directory without training: ``config.json`` and initial params (every
+    seed's the same), enough for ``purejaxdqn.evaluate`` to roll out."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from purejaxdqn.dqn import make_dqn
+    from purejaxdqn.envs.discrete import make_env
+    from purejaxdqn.rundir import files
+
+    env, env_params = make_env(config)
+    network = make_dqn(config, env, env_params).network
+    obs = jnp.zeros((1, *env.observation_space(env_params).shape))
+    params = network.init(jax.random.key(0), obs)
+    files.save_params(run_dir, jax.tree.map(lambda x: np.stack([x] * seeds), params))
+    files.write_config(run_dir, {**config.to_dict(), **files.run_entries(seeds, 0, None)})

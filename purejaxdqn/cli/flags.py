@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from purejaxdqn import config as config_lib
+from purejaxdqn import config_checks
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.presets import PRESETS
 from purejaxdqn.rundir import files
@@ -33,13 +35,25 @@ class UsageError(Exception):
     """A bad command line: reported in one line, exit code 2."""
 
 
+#: A value argparse must read as a number, not as an option: ``-1``, ``-1e-3``, ``-.5``,
+#: ``-inf`` (argparse's own pattern misses exponents and ``inf``).
+NEGATIVE_NUMBER = re.compile(
+    r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE
+)
+
+
 class OneLineArgumentParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors raise :class:`UsageError`.
 
     It does not print the usage block, so every bad command line is reported in one line.
     Its help texts state their own defaults: keep the plain help formatter (with
     ``argparse.ArgumentDefaultsHelpFormatter`` every flag would show a second default).
+    A negative number (``--lr -1e-3``) is a value, so validation reports it.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_NUMBER  # no option looks like a number
 
     def error(self, message: str) -> NoReturn:
         """Raises :class:`UsageError` with ``message`` (instead of printing usage and exiting)."""
@@ -91,6 +105,14 @@ def _field_default(f: dataclasses.Field) -> Any:
     if f.default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
     return f.default
+
+
+def _shown_default(f: dataclasses.Field) -> str:
+    """A field's default as its flag takes it: layer widths ``32,32`` (``none`` if empty)."""
+    default = _field_default(f)
+    if isinstance(default, tuple):
+        return ",".join(map(str, default)) or "none"
+    return repr(default)
 
 
 def field_type(f: dataclasses.Field) -> Any:
@@ -163,14 +185,18 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="memory limit per device in GiB (default: the device's, or half the host's)",
     )
-    group = p.add_argument_group("config fields (defaults: the env's preset)")
+    group = p.add_argument_group(
+        "config fields (defaults: the env's preset, else those shown; an unset eval_every is "
+        "the preset's if it divides total_steps, else the divisor of total_steps giving about "
+        "the preset's number of evaluations)"
+    )
     for f in dataclasses.fields(Config):
         group.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f.name,
             type=field_type(f),
             default=None,
-            help=f.metadata["help"] + f" (default {_field_default(f)!r})",
+            help=f.metadata["help"] + f" (default {_shown_default(f)})",
         )
 
 
@@ -193,7 +219,9 @@ def config_from_args(
     """The config and run entries of parsed flags.
 
     Layers, later ones winning: the env's preset (if ``presets``), the ``--config`` file,
-    the explicit flags. ``seeds``, ``seed`` and ``checkpoint_every`` come from their flags,
+    the explicit flags. When neither the file nor a flag sets ``eval_every`` it is derived
+    from ``total_steps`` (:func:`purejaxdqn.config_checks.derived_eval_every`).
+    ``seeds``, ``seed`` and ``checkpoint_every`` come from their flags,
     else from the ``--config`` file, else 64, 0 and ``None``.
 
     Args:
@@ -211,6 +239,7 @@ def config_from_args(
     base: dict[str, Any] = {}
     run: dict[str, Any] = {}
     if args.config is not None:
+        config_checks.read_size_ok("--config", args.config)
         base, run = files.read_config_file(args.config)
     flags = {f: getattr(args, f) for f in config_lib.field_names() if getattr(args, f) is not None}
     env = flags.get("env", base.get("env", Config.env))
@@ -218,6 +247,15 @@ def config_from_args(
         raise ConfigError(f"env must be a string, got {env!r}")
     preset = PRESETS.get(env, {}) if presets else {}
     merged = {**preset, **base, **flags, "env": env}
+    if presets and "eval_every" not in base and "eval_every" not in flags:
+        ref_total = preset.get("total_steps", Config.total_steps)
+        ref_every = preset.get("eval_every", Config.eval_every)
+        merged["eval_every"] = config_checks.derived_eval_every(
+            merged.get("total_steps", ref_total),
+            merged.get("num_envs", Config.num_envs),
+            ref_total,
+            ref_every,
+        )
     backend = getattr(args, "env_backend", None)
     if backend is not None:
         merged["env_kwargs"] = {**merged.get("env_kwargs", {}), "backend": backend}
@@ -225,10 +263,7 @@ def config_from_args(
     seed = args.seed if args.seed is not None else run.get("seed", 0)
     every = getattr(args, "checkpoint_every", None)
     every = every if every is not None else run.get("checkpoint_every")
-    if not config_lib.is_int(seeds) or seeds < 1:
-        raise ConfigError(f"seeds must be an integer >= 1, got {seeds!r}")
-    if not config_lib.is_int(seed) or seed < 0:
-        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
+    config_checks.check_seed_range(seeds, seed)
     config = Config.from_dict(merged)
     if every is not None:
         if not config_lib.is_int(every) or every <= 0:

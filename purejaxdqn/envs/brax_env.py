@@ -8,8 +8,7 @@ reaching ``episode_length`` steps ``truncated``. Actions are ``Box(-1, 1, (actio
 
 from __future__ import annotations
 
-import contextlib
-import sys
+import functools
 from typing import Any
 
 import jax
@@ -18,9 +17,22 @@ import numpy as np
 from flax import struct
 
 from purejaxdqn.envs.autoreset import select_reset
+from purejaxdqn.envs.notes import quiet_third_party
 from purejaxdqn.envs.spaces import Box
 
-__all__ = ["BraxEnv", "BraxParams", "BraxState"]
+__all__ = ["BraxEnv", "BraxParams", "BraxState", "brax_names"]
+
+
+@functools.cache
+def _brax_envs() -> Any:
+    with quiet_third_party():  # MJX's notes about optional packages
+        from brax import envs as brax_envs
+    return brax_envs
+
+
+def brax_names() -> list[str]:
+    """The names Brax's registry knows (``brax.envs.get_environment`` accepts), sorted."""
+    return sorted(_brax_envs()._envs)  # Brax has no public listing of its registry
 
 
 @struct.dataclass
@@ -61,10 +73,8 @@ class BraxEnv:
     """
 
     def __init__(self, env_name: str, episode_length: int = 1000, **kwargs: Any) -> None:
-        with contextlib.redirect_stdout(sys.stderr):  # MJX's notes about optional packages
-            from brax import envs as brax_envs
-
-        self.brax_env = brax_envs.get_environment(env_name, **kwargs)
+        with quiet_third_party():  # and Brax's notice on every model it loads
+            self.brax_env = _brax_envs().get_environment(env_name, **kwargs)
         self.name = f"brax:{env_name}"
         self._episode_length = int(episode_length)
 

@@ -10,24 +10,39 @@ from purejaxdqn.envs.wrappers import Discretize
 from purejaxdqn.types import EnvParams
 
 
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def make_env(config: Config) -> tuple[Environment, EnvParams]:
     """``envs.make(config.env, **config.env_kwargs)`` with a ``Discrete`` action space.
 
     A ``Box`` action space is discretized into ``config.bins`` values per dimension.
 
     Raises:
-      ConfigError: for an unknown env, keyword arguments its factory rejects, or an action
-        space the config cannot handle (one line).
+      ConfigError: for an unknown env, keyword arguments its factory rejects, an env that
+        cannot be built (e.g. data it cannot download), or an action space the config cannot
+        handle (one line).
     """
     try:
         env, env_params = make(config.env, **config.env_kwargs)
     except ValueError as e:
-        raise ConfigError(f"env: {e}") from e
-    except KeyError as e:  # Brax's registry: an unknown name
-        raise ConfigError(f"env {config.env!r}: no such env ({e})") from e
+        message = _first_line(e)
+        raise ConfigError(message if message.startswith("env ") else f"env: {message}") from e
     except TypeError as e:  # a factory rejecting a keyword
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(f"env {config.env!r} with env_kwargs {config.env_kwargs}: {first}") from e
+        raise ConfigError(
+            f"env {config.env!r} with env_kwargs {config.env_kwargs}: {_first_line(e)}"
+        ) from e
+    except OSError as e:  # e.g. gymnax's MNIST bandit downloads its data on first use
+        raise ConfigError(
+            f"env {config.env!r} could not fetch or read what it needs ({type(e).__name__}: "
+            f"{_first_line(e)}); it may need the internet on first use"
+        ) from e
+    except Exception as e:  # a third-party or user factory failing in its own way
+        raise ConfigError(
+            f"env {config.env!r} could not be built ({type(e).__name__}: {_first_line(e)})"
+        ) from e
     space = env.action_space(env_params)
     if config.q_network == "state_action" and not isinstance(space, Box):
         raise ConfigError(

@@ -28,9 +28,7 @@ same solution from a cold start.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.resources
-import sys
 from typing import Any
 
 import jax
@@ -40,6 +38,7 @@ import numpy as np
 from flax import struct
 
 from purejaxdqn.envs.autoreset import select_reset
+from purejaxdqn.envs.notes import quiet_third_party
 from purejaxdqn.envs.pendulum_dynamics import Constants, analytic_qacc, is_bad
 from purejaxdqn.envs.spaces import Box
 
@@ -131,9 +130,8 @@ class InvertedPendulum:
         self._init_qpos = np.array(self.mj_model.qpos0, np.float64)
         self._init_qvel = np.zeros(self.mj_model.nv, np.float64)
         if backend == "mjx":
-            # Imported lazily; its notes about optional packages (warp) go to stderr, so
-            # stdout carries only our output.
-            with contextlib.redirect_stdout(sys.stderr):
+            # Imported lazily, without its notes about optional packages (warp).
+            with quiet_third_party():
                 from mujoco import mjx
 
             self._mjx = mjx

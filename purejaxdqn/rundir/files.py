@@ -380,8 +380,8 @@ def check_run_dir(path: str | os.PathLike[str], expected: Mapping[str, Any]) -> 
     existing = path / CONFIG_FILE
     if existing.exists():
         try:
-            old = json.loads(existing.read_text())
-        except (OSError, json.JSONDecodeError):
+            old = json.loads(existing.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # unreadable, not UTF-8, not JSON: not this run's
             old = None
         if old != dict(expected):
             raise ConfigError(f"--out {path}: already holds a different run (its config.json)")
