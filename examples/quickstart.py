@@ -35,7 +35,8 @@ def main() -> None:
     returns = np.asarray(out.metrics["eval_return"])  # [seeds, evals + 1]
     print(f"CartPole-v1, {seeds} seeds: greedy return over seeds")
     for step, r in zip(steps, returns.T, strict=True):
-        print(f"  {int(step):>7d} env steps: mean {r.mean():6.1f}, min {r.min():6.1f}, max {r.max():6.1f}")
+        stats = f"mean {r.mean():6.1f}, min {r.min():6.1f}, max {r.max():6.1f}"
+        print(f"  {int(step):>7d} env steps: {stats}")
     print("diverged seeds:", int((np.asarray(out.diverged_step) >= 0).sum()))
 
 

@@ -24,7 +24,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from tiny_run import tiny_pendulum_args
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +45,9 @@ def dist(tmp_path_factory) -> Path:
     """``python -m build`` (sdist, then the wheel from the sdist) of a copy of the sources."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"  # a copy, so the build leaves no egg-info or build/ in the checkout
-    shutil.copytree(ROOT / "purejaxdqn", src / "purejaxdqn", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "purejaxdqn", src / "purejaxdqn", ignore=shutil.ignore_patterns("__pycache__")
+    )
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(ROOT / name, src / name)
     out = tmp / "dist"
