@@ -119,9 +119,25 @@ def benchmark_markdown() -> tuple[str, list[Path]]:
     return "\n".join(lines) + "\n", pngs
 
 
+def api_nav(names: list[str], parent: str = "purejaxdqn") -> list[dict[str, Any]]:
+    """The nav entries of ``parent``'s page and its submodules; a subpackage is a section.
+
+    Args:
+      names: every module's name (:func:`module_names`).
+      parent: the package whose entries to list.
+    """
+    depth = parent.count(".") + 1
+    entries: list[dict[str, Any]] = [{parent: api_page(parent)}]
+    for name in names:
+        if name.startswith(parent + ".") and name.count(".") == depth:
+            is_package = any(n.startswith(name + ".") for n in names)
+            entries.append({name: api_nav(names, name)} if is_package else {name: api_page(name)})
+    return entries
+
+
 def on_config(config: Any) -> Any:
     """Fills the nav's "API reference" section with one entry per module."""
-    entries = [{name: api_page(name)} for name in module_names()]
+    entries = api_nav(module_names())
     for item in config["nav"]:
         if isinstance(item, dict) and API_SECTION in item:
             item[API_SECTION] = entries
