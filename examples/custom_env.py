@@ -101,7 +101,8 @@ def main() -> None:
     out = train(jax.vmap(jax.random.key)(jnp.arange(seeds)))
     final = np.asarray(out.metrics["eval_return"][:, -1])
     best = 1.0 - 0.01 * (8 - 2)  # 7 steps right: six cost 0.01, the last earns 1
-    print(f"Corridor-v0: final greedy return per seed {np.round(final, 2).tolist()} (best {best})")
+    per_seed = [round(float(r), 3) for r in final]
+    print(f"Corridor-v0: final greedy return per seed {per_seed} (best {best:.2f})")
 
 
 if __name__ == "__main__":
