@@ -65,7 +65,7 @@ def api_markdown(name: str, names: list[str]) -> str:
 
 def help_texts() -> dict[str, str]:
     """``python -m purejaxdqn.<command> --help`` of each command, run in parallel."""
-    env = {**os.environ, "COLUMNS": "100", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "COLUMNS": "88", "JAX_PLATFORMS": "cpu"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     procs = {
         c: subprocess.Popen(
