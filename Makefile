@@ -1,12 +1,14 @@
 # Two commands a fresh machine needs (only python3 and pip assumed):
 #   make run    set up .venv and train the default 64-seed InvertedPendulum-v5 DQN
-#   make test   set up .venv and run the test suite (what CI runs)
+#   make test   set up .venv and run the test suite (what CI runs; tests/test_docs.py builds
+#               the docs site with mkdocs build --strict, tests/test_wheel.py the wheel)
+#   make docs   build the documentation site into site/ (make docs-serve: live preview)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?= --seeds 64
 
-.PHONY: run test test-slow format setup
+.PHONY: run test test-slow format setup docs docs-serve
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +29,12 @@ test: $(VENV)/.installed
 
 test-slow: $(VENV)/.installed
 	$(PY) -m pytest -q -m slow
+
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .

@@ -85,7 +85,9 @@ class Discretize:
         """Delegates to the wrapped env."""
         return self.env.reset(key, params)
 
-    def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any):
+    def step(
+        self, key: jax.Array, state: Any, action: jax.Array, params: Any
+    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
         """Steps the wrapped env with the grid point ``actions[action]``.
 
         Args:
