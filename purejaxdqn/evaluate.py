@@ -147,6 +147,8 @@ def _parser() -> argparse.ArgumentParser:
 def _main_video(args: argparse.Namespace) -> int:
     from purejaxdqn.video.record import VIDEO_DIR, VIDEO_REPORT, record_videos
 
+    if args.env is not None:
+        raise ConfigError("--env names a gymnasium env; --video films the run's own env")
     if args.video_fps is not None and not args.video_fps > 0:
         raise ConfigError(f"--video-fps must be > 0, got {args.video_fps}")
     formats = [f.strip().lower() for f in args.video_format.split(",") if f.strip()]

@@ -124,7 +124,7 @@ def test_grid_colours_follow_gymnax_minatar_display():
 
     rng = np.random.default_rng(0)
     obs = rng.random((10, 10, 4)) < 0.3
-    frame = GridRenderer(4, cell=3)(obs.astype(np.float32))
+    frame = GridRenderer((10, 10, 4), cell=3)(obs.astype(np.float32))
     assert frame.shape == (30, 30, 3) and frame.dtype == np.uint8
     # gymnax's vis_minatar: cell value = highest active channel + 1 (0 when empty).
     index = np.amax(obs * np.reshape(np.arange(4) + 1, (1, 1, -1)), 2)
@@ -179,6 +179,7 @@ def test_unrenderable_env_and_bad_requests_exit_2(pendulum_videos, tmp_path, cap
         (["--video-format", "avi"], "--video-format: choose from mp4,gif, got avi"),
         (["--video-episodes", "0"], "--video-episodes must be >= 1, got 0"),
         (["--video-fps", "0"], "--video-fps must be > 0, got 0.0"),
+        (["--env", "CartPole-v1"], "--env names a gymnasium env; --video films the run's own env"),
     ]:
         assert evaluate.main([str(run_dir), "--video", *flags]) == 2
         assert capsys.readouterr().err == f"error: {message}\n"

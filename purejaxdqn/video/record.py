@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,30 +124,34 @@ def record_videos(
         "frames_per_episode": "length + 1 (first observation, then one per step)",
         "seeds": [],
     }
-    render_s = write_s = 0.0
+    render_s = 0.0
+
+    def frames_of(i: int) -> Iterator[np.ndarray]:
+        nonlocal render_s
+        for e in range(episodes):
+            for obs in observations[i, e, : int(lengths[i, e]) + 1]:
+                t = time.perf_counter()
+                frame = renderer(obs)
+                render_s += time.perf_counter() - t
+                yield frame
+
+    t_films = time.perf_counter()
     try:
         for i, seed in enumerate(seeds):
-            t1 = time.perf_counter()
-            frames: list[np.ndarray] = []
-            rows: list[dict[str, Any]] = []
+            rows, first = [], 0
             for e in range(episodes):
-                n = int(lengths[i, e])
-                rows.append(_episode_row(out, i, e, n, first_frame=len(frames)))
-                frames.extend(renderer(obs) for obs in observations[i, e, : n + 1])
-            t2 = time.perf_counter()
-            written = [
-                write_video(out_dir / f"seed_{seed}.{f}", frames, renderer.fps) for f in formats
-            ]
-            write_s += time.perf_counter() - t2
-            render_s += t2 - t1
-            height, width = frames[0].shape[:2]
+                rows.append(_episode_row(out, i, e, int(lengths[i, e]), first_frame=first))
+                first += int(lengths[i, e]) + 1
+            paths = [out_dir / f"seed_{seed}.{f}" for f in formats]
+            written = write_video(paths, frames_of(i), renderer.fps)
             report["seeds"].append(
-                {"seed": seed, "files": [p.name for p in written], "width": width,
-                 "height": height, "episodes": rows}
-            )  # fmt: skip
+                {"seed": seed, "files": [p.name for p in written], "episodes": rows}
+            )
     finally:
         renderer.close()
-    report["seconds"] = {"rollout": rollout_s, "render": render_s, "write": write_s}
+    films_s = time.perf_counter() - t_films
+    report["width"], report["height"] = renderer.size
+    report["seconds"] = {"rollout": rollout_s, "render": render_s, "write": films_s - render_s}
     atomic_write_text(out_dir / VIDEO_REPORT, json.dumps(report, indent=2) + "\n")
     return report
 

@@ -33,6 +33,7 @@ class Renderer(Protocol):
     """``render(obs) -> uint8 [H, W, 3]``; ``fps`` is the env's real-time frame rate."""
 
     fps: float
+    size: tuple[int, int]  # (W, H)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """The frame of one observation."""
@@ -92,6 +93,7 @@ class PendulumRenderer:
         self.camera.azimuth = 90.0
         self.camera.elevation = 0.0
         self.fps = fps
+        self.size = (width, height)
         self._renderer = mujoco.Renderer(self.model, height=height, width=width)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
@@ -129,15 +131,19 @@ class GridRenderer:
     MinAtar's display, and becomes a ``cell x cell`` block of pixels.
 
     Args:
-      channels: ``C``.
+      shape: the observation shape ``(H, W, C)``.
       cell: pixels per cell.
       fps: frames per second.
     """
 
-    def __init__(self, channels: int, cell: int = GRID_CELL_PIXELS, fps: float = 10.0) -> None:
+    def __init__(
+        self, shape: tuple[int, int, int], cell: int = GRID_CELL_PIXELS, fps: float = 10.0
+    ) -> None:
+        height, width, channels = shape
         self.palette = grid_palette(channels)
         self.cell = cell
         self.fps = fps
+        self.size = (width * cell, height * cell)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """The frame of one observation ``[H, W, C]``: ``uint8 [H * cell, W * cell, 3]``."""
@@ -189,4 +195,4 @@ def make_renderer(
         return PendulumRenderer(width, height, fps=fps or 1.0 / inner.dt)
     h, w, c = tuple(env.observation_space(env_params).shape)
     cell = max(1, (size[0] // w) if size else GRID_CELL_PIXELS)
-    return GridRenderer(c, cell=cell, fps=fps or 10.0)
+    return GridRenderer((h, w, c), cell=cell, fps=fps or 10.0)
