@@ -8,7 +8,10 @@ imageio's ffmpeg reader (the MP4), gymnax's own MinAtar display mapping (grid co
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +194,40 @@ def test_unrenderable_env_and_bad_requests_exit_2(pendulum_videos, tmp_path, cap
     err = capsys.readouterr().err
     assert err.startswith("error: cannot render CartPole-v1") and err.count("\n") == 1
     assert not (cartpole / "videos").exists()
+
+
+NO_OSMESA = """
+import ctypes, ctypes.util
+_find = ctypes.util.find_library
+ctypes.util.find_library = lambda name: None if "osmesa" in name.lower() else _find(name)
+_init = ctypes.CDLL.__init__
+def _cdll(self, name, *a, **k):
+    if name and "osmesa" in str(name).lower():
+        raise OSError(f"{name}: cannot open shared object file")
+    return _init(self, name, *a, **k)
+ctypes.CDLL.__init__ = _cdll
+"""
+
+
+def test_headless_without_osmesa_still_imports_and_refuses_videos_in_one_line(
+    pendulum_videos, tmp_path
+):
+    # MUJOCO_GL=osmesa without the library breaks `import mujoco` itself, so the default is
+    # set only where OSMesa is found; without it, --video exits 2 with one line.
+    run_dir, _ = pendulum_videos
+    (tmp_path / "sitecustomize.py").write_text(NO_OSMESA)
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM")}
+    env |= {"PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]), "DISPLAY": ""}
+    code = (
+        "import os, sys, purejaxdqn, mujoco; print(os.environ.get('MUJOCO_GL'));"
+        f"from purejaxdqn import evaluate; sys.exit(evaluate.main([{str(run_dir)!r}, '--video']))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stdout == "None\n"
+    assert out.stderr.startswith(
+        "error: cannot render InvertedPendulum-v5: MuJoCo has no OpenGL context"
+    )
+    assert out.stderr.count("\n") == 1, out.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,10 +91,9 @@ def record_videos(
     """
     import jax
 
-    from purejaxdqn.dqn import make_dqn
     from purejaxdqn.envs.discrete import make_env
     from purejaxdqn.video.render import cannot_render_reason, make_renderer
-    from purejaxdqn.video.rollout import MAX_VIDEO_STEPS, make_recorder
+    from purejaxdqn.video.rollout import MAX_VIDEO_STEPS
 
     fields, _ = files.read_config_file(run_dir / "config.json")
     config = Config.from_dict(fields)
@@ -104,8 +104,42 @@ def record_videos(
     if env.max_episode_steps(env_params) > MAX_VIDEO_STEPS:
         raise ConfigError(f"cannot film {config.env}: episodes longer than {MAX_VIDEO_STEPS} steps")
     params = files.load_params(run_dir)
-    num_seeds = len(jax.tree.leaves(params)[0])
-    check_request(seeds, episodes, formats, num_seeds)
+    check_request(seeds, episodes, formats, len(jax.tree.leaves(params)[0]))
+    try:
+        with warnings.catch_warnings():  # GLFW's own warnings, when it has no display
+            warnings.simplefilter("ignore")
+            renderer = make_renderer(env, env_params, size=size, fps=fps)
+    except Exception as e:  # no OpenGL context: a missing library, no display
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(
+            f"cannot render {config.env}: MuJoCo has no OpenGL context ({first}); headless "
+            "needs OSMesa (apt-get install libosmesa6) or MUJOCO_GL=egl with a GPU"
+        ) from e
+    try:
+        return _film(run_dir, config, env, env_params, params, renderer, seeds, episodes,
+                     formats, key_seed)  # fmt: skip
+    finally:
+        renderer.close()
+
+
+def _film(
+    run_dir: Path,
+    config: Config,
+    env: Any,
+    env_params: Any,
+    params: Any,
+    renderer: Any,
+    seeds: Sequence[int],
+    episodes: int,
+    formats: Sequence[str],
+    key_seed: int,
+) -> dict[str, Any]:
+    """Rolls the chosen seeds' episodes out, films them, writes ``videos.json``."""
+    import jax
+
+    from purejaxdqn.dqn import make_dqn
+    from purejaxdqn.video.rollout import make_recorder
+
     chosen = jax.tree.map(lambda leaf: leaf[np.asarray(seeds)], params)
     network = make_dqn(config, env, env_params).network
     record = make_recorder(env, env_params, network.apply)  # type: ignore[arg-type]
@@ -113,7 +147,6 @@ def record_videos(
     out = record(chosen, episode_keys(key_seed, seeds, episodes))
     observations, lengths = np.asarray(out.observations), np.asarray(out.length)
     rollout_s = time.perf_counter() - t0
-    renderer = make_renderer(env, env_params, size=size, fps=fps)
     out_dir = run_dir / VIDEO_DIR
     out_dir.mkdir(exist_ok=True)
     report: dict[str, Any] = {
@@ -136,19 +169,15 @@ def record_videos(
                 yield frame
 
     t_films = time.perf_counter()
-    try:
-        for i, seed in enumerate(seeds):
-            rows, first = [], 0
-            for e in range(episodes):
-                rows.append(_episode_row(out, i, e, int(lengths[i, e]), first_frame=first))
-                first += int(lengths[i, e]) + 1
-            paths = [out_dir / f"seed_{seed}.{f}" for f in formats]
-            written = write_video(paths, frames_of(i), renderer.fps)
-            report["seeds"].append(
-                {"seed": seed, "files": [p.name for p in written], "episodes": rows}
-            )
-    finally:
-        renderer.close()
+    for i, seed in enumerate(seeds):
+        rows: list[dict[str, Any]] = []
+        first = 0
+        for e in range(episodes):
+            rows.append(_episode_row(out, i, e, int(lengths[i, e]), first_frame=first))
+            first += int(lengths[i, e]) + 1
+        paths = [out_dir / f"seed_{seed}.{f}" for f in formats]
+        written = write_video(paths, frames_of(i), renderer.fps)
+        report["seeds"].append({"seed": seed, "files": [p.name for p in written], "episodes": rows})
     films_s = time.perf_counter() - t_films
     report["width"], report["height"] = renderer.size
     report["seconds"] = {"rollout": rollout_s, "render": render_s, "write": films_s - render_s}
