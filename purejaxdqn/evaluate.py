@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from purejaxdqn import stats
+from purejaxdqn.cli.flags import OneLineArgumentParser, UsageError
 from purejaxdqn.cli.table import fmt_ci, fmt_float, format_table
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.presets import REWARD_THRESHOLDS
@@ -119,13 +120,15 @@ def _size(text: str) -> tuple[int, int]:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
-    if width < 16 or height < 16:
-        raise argparse.ArgumentTypeError(f"frames must be at least 16x16, got {text!r}")
+    if width < 16 or height < 16 or width % 2 or height % 2:
+        raise argparse.ArgumentTypeError(
+            f"frames must be at least 16x16 with even sides (H.264), got {text!r}"
+        )
     return width, height
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m purejaxdqn.evaluate",
         description="Roll a run's saved greedy policies out in gymnasium's own env, or "
         "(--video) film greedy episodes in the JAX env the run trained on.",
@@ -169,8 +172,8 @@ def _main_video(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit code (2 and one line on stderr for bad input)."""
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         if args.episodes < 1:
             raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
         if not (args.run_dir / "params.msgpack").exists():
@@ -178,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.video:
             return _main_video(args)
         report = rollout_gymnasium(args.run_dir, args.episodes, args.env)
-    except ConfigError as e:
+    except (ConfigError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     atomic_write_text(args.run_dir / EVALUATE_FILE, json.dumps(report, indent=2) + "\n")

@@ -182,6 +182,15 @@ def test_unrenderable_env_and_bad_requests_exit_2(pendulum_videos, tmp_path, cap
         (["--video-format", "avi"], "--video-format: choose from mp4,gif, got avi"),
         (["--video-episodes", "0"], "--video-episodes must be >= 1, got 0"),
         (["--video-fps", "0"], "--video-fps must be > 0, got 0.0"),
+        (
+            ["--video-size", "481x320"],
+            "argument --video-size: frames must be at least 16x16 "
+            "with even sides (H.264), got '481x320'",
+        ),
+        (
+            ["--video-seeds", "0,a"],
+            "argument --video-seeds: expected comma-separated integers, got '0,a'",
+        ),
         (["--env", "CartPole-v1"], "--env names a gymnasium env; --video films the run's own env"),
     ]:
         assert evaluate.main([str(run_dir), "--video", *flags]) == 2
