@@ -10,6 +10,8 @@ The public API::
 
 __version__ = "0.1.0"
 
+# Before anything imports mujoco: MUJOCO_GL=osmesa on a headless machine (videos).
+import purejaxdqn._mujoco_gl  # noqa: F401  # isort: skip
 from purejaxdqn import envs
 from purejaxdqn.config import Config, ConfigError, HyperParams
 from purejaxdqn.dqn import DQN, TrainOutput, TrainState, make_dqn, make_train

@@ -3,10 +3,14 @@
 The policies were trained on this project's JAX port of the env; here they act in
 gymnasium's own env of the same name (for InvertedPendulum, C MuJoCo), which shows that what
 was learned is the real task. All seeds act in lockstep: one batched Q-network call per step.
+
+With ``--video`` it films greedy episodes instead (:mod:`purejaxdqn.video`): rolled out in
+the JAX env the policy was trained on, rendered on the host, written to ``videos/``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -183,18 +187,71 @@ def _check_spaces(
         )
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    if width < 16 or height < 16 or width % 2 or height % 2:
+        raise argparse.ArgumentTypeError(
+            f"frames must be at least 16x16 with even sides (H.264), got {text!r}"
+        )
+    return width, height
+
+
 def build_parser() -> flags.OneLineArgumentParser:
     """The evaluate command's flags."""
     parser = flags.OneLineArgumentParser(
         prog="python -m purejaxdqn.evaluate",
-        description="Roll a run's saved greedy policies out in gymnasium's own env.",
+        description="Roll a run's saved greedy policies out in gymnasium's own env, or "
+        "(--video) film greedy episodes in the JAX env the run trained on.",
     )
     parser.add_argument("run_dir", type=str, help="a run directory (or a sweep's points/<p>)")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per seed (default 10)")
     parser.add_argument(
         "--env", type=str, default=None, help="gymnasium env id (default: the run's env)"
     )
+    video = parser.add_argument_group("videos (written to RUN_DIR/videos/)")
+    video.add_argument("--video", action="store_true", help="render videos instead")
+    video.add_argument("--video-seeds", type=_int_list, default=[0], help="e.g. 0,3 (default 0)")
+    video.add_argument("--video-episodes", type=int, default=1, help="episodes per video")
+    video.add_argument("--video-format", default="mp4", help="mp4, gif or mp4,gif")
+    video.add_argument("--video-fps", type=float, default=None, help="default: real time")
+    video.add_argument("--video-size", type=_size, default=None, help="WIDTHxHEIGHT")
+    video.add_argument("--video-key", type=int, default=0, help="PRNG seed of the episodes")
     return parser
+
+
+def _main_video(args: argparse.Namespace) -> int:
+    from purejaxdqn.video.record import VIDEO_DIR, VIDEO_REPORT, record_videos
+
+    if args.env is not None:
+        raise ConfigError("--env names a gymnasium env; --video films the run's own env")
+    if args.video_fps is not None and not args.video_fps > 0:
+        raise ConfigError(f"--video-fps must be > 0, got {args.video_fps}")
+    formats = [f.strip().lower() for f in args.video_format.split(",") if f.strip()]
+    report = record_videos(
+        args.run_dir, args.video_seeds, args.video_episodes, formats, args.video_fps,
+        args.video_size, args.video_key,
+    )  # fmt: skip
+    print(f"{report['env']}: greedy episodes in the JAX env, {report['fps']:g} fps")
+    rows = []
+    for entry in report["seeds"]:
+        eps = entry["episodes"]
+        returns = ", ".join(f"{fmt_float(ep['return'])} ({ep['length']} steps)" for ep in eps)
+        rows.append((f"seed {entry['seed']}", f"{returns} -> {', '.join(entry['files'])}"))
+    rows.append(("written", str(args.run_dir / VIDEO_DIR / VIDEO_REPORT)))
+    print(format_table(rows))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -212,6 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config_checks.read_size_ok("run_dir", str(run_dir / files.CONFIG_FILE))
         if not os.access(run_dir, os.W_OK | os.X_OK):
             raise ConfigError(f"{run_dir}: not writable (evaluate writes {EVALUATE_FILE} there)")
+        if args.video:
+            args.run_dir = run_dir
+            return _main_video(args)
         report = rollout_gymnasium(run_dir, args.episodes, args.env)
     except (ConfigError, flags.UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
