@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from purejaxdqn import report, search_space
+from purejaxdqn import report, search_space, tracking
 from purejaxdqn.cli import flags, training
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.dqn import make_dqn
@@ -87,6 +87,7 @@ class SweepRequest:
     max_memory_gb: float | None = None
     resume: bool = False
     quiet: bool = False
+    log: tuple[str, ...] = ()
 
     def spec(self) -> dict[str, Any]:
         """The contents of ``sweep.json``: everything ``--resume`` needs."""
@@ -134,6 +135,7 @@ def resume_request(args: argparse.Namespace) -> SweepRequest:
             max_memory_gb=spec.get("max_memory_gb"),
             resume=True,
             quiet=args.quiet,
+            log=tracking.parse_log(args.log),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise SweepError(f"--resume {out}: {SPEC_FILE} is damaged ({e})") from None
@@ -159,6 +161,7 @@ def new_request(args: argparse.Namespace) -> SweepRequest:
         space_seed=args.space_seed if args.random is not None else None,
         max_memory_gb=args.max_memory_gb,
         quiet=args.quiet,
+        log=tracking.parse_log(args.log),
     )
 
 
@@ -212,6 +215,15 @@ def execute(request: SweepRequest) -> int:
 
     axis = RunAxis(tuple(configs), seeds, seed)
     max_bytes = None if r.max_memory_gb is None else int(r.max_memory_gb * 2**30)
+    tracker = tracking.make_tracker(
+        r.log,
+        seeds=seeds,
+        eval_every=config.eval_every,
+        run_dir=lambda p: out / report.POINTS_DIR / f"{p:03d}",
+        config=lambda p: {**configs[p].to_dict(), "sweep_point": p, "seeds": seeds, "seed": seed},
+        group=out.resolve().name,
+        label=lambda p: f"p{p:03d}/",
+    )
     result = training.train(
         lambda progress: make_dqn(config, env, env_params, progress=progress),
         axis,
@@ -222,6 +234,7 @@ def execute(request: SweepRequest) -> int:
         meta={"sweep": r.spec()},
         max_memory_bytes=max_bytes,
         before_compile=prepare,
+        tracker=tracker if writer else None,
     )
     if not writer:
         return 0

@@ -163,6 +163,14 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="memory limit per device in GiB (default: the device's, or half the host's)",
     )
+    p.add_argument(
+        "--log",
+        type=str,
+        default=None,
+        metavar="BACKENDS",
+        help="also stream the metrics to dashboards: tensorboard, wandb or both, comma-"
+        "separated (metrics.csv and the JSON files are always written)",
+    )
     group = p.add_argument_group("config fields (defaults: the env's preset)")
     for f in dataclasses.fields(Config):
         group.add_argument(

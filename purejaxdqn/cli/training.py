@@ -19,6 +19,7 @@ from purejaxdqn.engine import engine
 from purejaxdqn.engine.layout import Layout, RunAxis
 from purejaxdqn.rundir import files
 from purejaxdqn.rundir.checkpoint import CHECKPOINT_DIR, Checkpointer
+from purejaxdqn.tracking.base import Tracker
 
 
 def log(line: str) -> None:
@@ -37,6 +38,7 @@ def train(
     meta: dict[str, Any],
     max_memory_bytes: int | None = None,
     before_compile: Callable[[Layout], None] | None = None,
+    tracker: Tracker | None = None,
 ) -> engine.EngineResult:
     """Runs ``axis`` through the engine with a progress bar on stderr.
 
@@ -50,6 +52,7 @@ def train(
       meta: facts saved with every checkpoint.
       max_memory_bytes: memory limit per device (default: the device's).
       before_compile: called with the layout once it is known to fit.
+      tracker: dashboards fed each segment's rows on the host (``--log``); closed at the end.
     """
     config = axis.configs[0]
     segment = checkpoint_every // config.eval_every if checkpoint_every else None
@@ -57,17 +60,23 @@ def train(
     if checkpoint_every or resume:
         store = Checkpointer(out, meta, writer=jax.process_index() == 0)
     progress = Progress(config.total_steps, axis.runs, enabled=not quiet)
-    return engine.execute(
-        build,
-        axis,
-        max_memory_bytes=max_memory_bytes,
-        segment_periods=segment,
-        checkpoints=store,
-        resume=resume,
-        progress=progress,
-        log=log,
-        before_compile=before_compile,
-    )
+    on_rows = tracker if tracker is not None and jax.process_index() == 0 else None
+    try:
+        return engine.execute(
+            build,
+            axis,
+            max_memory_bytes=max_memory_bytes,
+            segment_periods=segment,
+            checkpoints=store,
+            resume=resume,
+            progress=progress,
+            log=log,
+            before_compile=before_compile,
+            on_rows=on_rows,
+        )
+    finally:
+        if tracker is not None:
+            tracker.close()
 
 
 def finish(out: Path, table: list[tuple[str, str]]) -> int:

@@ -23,6 +23,9 @@ from purejaxdqn.engine.programs import Programs, make_programs, put, to_host, tr
 from purejaxdqn.types import PyTree
 
 ProgressFn = Callable[[np.ndarray, np.ndarray], None]
+#: ``on_rows(runs [N], rows)``: host rows ``[N, K, ...]`` of the real runs ``runs`` (indices on
+#: the run axis), called after a group's start (``K = 1``) and after each segment it trains.
+RowsFn = Callable[[np.ndarray, dict[str, np.ndarray]], None]
 
 
 class Trainer(Protocol):
@@ -161,6 +164,7 @@ def execute(
     progress: ProgressSink | None = None,
     log: Callable[[str], None] | None = None,
     before_compile: Callable[[layout_lib.Layout], None] | None = None,
+    on_rows: RowsFn | None = None,
 ) -> EngineResult:
     """Trains every run of ``axis``.
 
@@ -176,6 +180,8 @@ def execute(
       progress: the progress display.
       log: where to report compiling and grouping.
       before_compile: called with the layout once it is known to fit.
+      on_rows: called on the host with each segment's rows (see :data:`RowsFn`), e.g. to
+        stream them to a dashboard; never from inside the program.
 
     Returns:
       An :class:`EngineResult`.
@@ -214,7 +220,7 @@ def execute(
     done = snap.done if snap is not None else None
     for group in range(snap.group if snap is not None else 0, layout.groups):
         resume_here = snap if snap is not None and snap.group == group else None
-        outputs = loop.train_group(group, resume_here, done, checkpoints, progress)
+        outputs = loop.train_group(group, resume_here, done, checkpoints, progress, on_rows)
         done = outputs if done is None else _merge(done, outputs)
         if checkpoints is not None and group + 1 < layout.groups:
             meta = {"group": group + 1, "next_period": 0, "layout": _layout_meta(layout)}
@@ -292,6 +298,7 @@ class _Loop:
         done: dict[str, Any] | None,
         checkpoints: CheckpointStore | None,
         progress: ProgressSink | None,
+        on_rows: RowsFn | None = None,
     ) -> dict[str, Any]:
         """Trains ``group`` from its start (or from ``snap``), one segment per call.
 
@@ -300,6 +307,12 @@ class _Loop:
         layout, num_evals = self.layout, self.config.num_evals
         seeds, hp = self.inputs(group)
         real_runs = min(layout.runs_per_group, self.axis.runs - group * layout.runs_per_group)
+        real = layout.group_index(group)[:real_runs]
+
+        def emit(part: dict[str, Any]) -> None:  # the real runs' new rows, to ``on_rows``
+            if on_rows is not None:
+                on_rows(real, {k: np.asarray(v)[:real_runs] for k, v in part.items()})
+
         if snap is not None and snap.state is not None:
             state = jax.tree.map(lambda x: put(x, self.programs.sharding), snap.state)
             rows, period = snap.rows, snap.next_period
@@ -307,6 +320,7 @@ class _Loop:
             state, row0 = self.start(seeds, hp)
             rows = {k: np.asarray(to_host(v))[:, None] for k, v in row0.items()}
             period = 0
+            emit(rows)
         if progress is not None:
             label = f"group {group + 1}/{layout.groups}" if layout.groups > 1 else ""
             reports = layout.runs_per_group * _local_devices(self.programs) // layout.devices
@@ -314,7 +328,9 @@ class _Loop:
         while period < num_evals:
             periods = np.arange(period, period + self.segment, dtype=np.int32)
             state, segment_rows = self.train(state, hp, put(periods, self.programs.replicated))
-            rows = _rows_concat(rows, tree_to_host(segment_rows))
+            new_rows = tree_to_host(segment_rows)
+            rows = _rows_concat(rows, new_rows)
+            emit(new_rows)
             period += self.segment
             self.trained_periods += self.segment * real_runs
             if checkpoints is not None and period < num_evals:
