@@ -6,6 +6,10 @@ Runs ``python -m purejaxdqn.run --env CartPole-v1 --seeds 4 --total-steps 20000`
 to exit) and the run's own ``train_seconds`` from ``summary.json``. Measured, never asserted.
 
     python benchmarks/logging_cost.py --repeats 3 --out benchmarks/results/logging_cost
+
+``--sink-only RUN_DIR`` instead times the backends alone, in this process: the run's
+``metrics.csv`` rows are fed to a tracker per backend (one call per eval point, as a run
+chunked one eval period per segment would), then closed; compile time is not in it.
 """
 
 from __future__ import annotations
@@ -47,11 +51,47 @@ def one(variant: str, scratch: Path, i: int) -> dict:
     }
 
 
+def sink_only(run_dir: Path, repeats: int) -> None:
+    import numpy as np
+
+    from purejaxdqn import tracking
+    from purejaxdqn.rundir.files import read_metrics_csv
+
+    rows = read_metrics_csv(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    seeds, points = rows["eval_return"].shape
+    os.environ.setdefault("WANDB_MODE", "offline")
+    for i in range(repeats):
+        for backend in ("tensorboard", "wandb"):
+            with tempfile.TemporaryDirectory() as scratch:
+                t0 = time.perf_counter()
+                tracker = tracking.make_tracker(
+                    (backend,),
+                    seeds=seeds,
+                    eval_every=config["eval_every"],
+                    run_dir=lambda _, scratch=scratch: Path(scratch),
+                    config=lambda _: config,
+                    group="bench",
+                )
+                assert tracker is not None
+                for t in range(points):
+                    tracker(np.arange(seeds), {k: v[:, t : t + 1] for k, v in rows.items()})
+                tracker.close()
+                seconds = time.perf_counter() - t0
+            print(json.dumps({"backend": backend, "repeat": i, "seeds": seeds,
+                              "eval_points": points, "seconds": seconds,
+                              "load": os.getloadavg()[0]}), flush=True)  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/logging_cost"))
+    p.add_argument("--sink-only", type=Path, metavar="RUN_DIR", default=None)
     args = p.parse_args()
+    if args.sink_only is not None:
+        sink_only(args.sink_only, args.repeats)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for i in range(args.repeats):

@@ -115,7 +115,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """Add the run flags and one flag per config field to ``parser``.
 
     The run flags are ``--seeds``, ``--seed``, ``--out``, ``--config``, ``--quiet``,
-    ``--checkpoint-every`` and ``--resume``; each config field ``name`` gets ``--name``
+    ``--checkpoint-every``, ``--resume`` and ``--log``; each config field ``name`` gets ``--name``
     (underscores as dashes, ``dest`` the field name) in a group of its own. Every flag but
     ``--quiet`` defaults to ``None`` (not given), and its help states the real default
     once.

@@ -108,10 +108,11 @@ class WandbSink:
 
     def close(self) -> None:
         """Finishes every run; offline, prints how to upload them."""
+        offline = [key for key, run in self._runs.items() if run.offline]
         for run in self._runs.values():
             run.finish()
-        if self._runs and self.mode == "offline":
-            dirs = sorted({self.run_dir(p) for p, _ in self._runs})
+        if offline:
+            dirs = sorted({self.run_dir(p) for p, _ in offline})
             shown = str(dirs[0]) if len(dirs) == 1 else str(dirs[0].parent / "*")
             print(
                 f"wandb: offline runs saved; upload with: wandb sync {shown}/wandb/offline-run-*",
