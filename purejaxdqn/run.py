@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from purejaxdqn import config_checks, metrics, report
+from purejaxdqn import config_checks, metrics, report, tracking
 from purejaxdqn.cli import flags, training
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.dqn import make_dqn
@@ -61,6 +61,7 @@ class RunRequest:
     quiet: bool = False
     env: Any = None
     env_params: Any = None
+    log: tuple[str, ...] = ()
 
 
 def request_from_args(args: argparse.Namespace) -> RunRequest:
@@ -94,7 +95,10 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
         resume = False
     env, env_params = make_env(config)  # an unknown env or action space fails here
     make_dqn(config, env, env_params)  # a network the env's observations cannot feed, too
-    return RunRequest(config, seeds, seed, out, every, memory, resume, args.quiet, env, env_params)
+    log = tracking.parse_log(args.log)
+    return RunRequest(
+        config, seeds, seed, out, every, memory, resume, args.quiet, env, env_params, log
+    )
 
 
 _RESUME_CONFLICTS = (
@@ -164,6 +168,14 @@ def execute(request: RunRequest) -> int:
         files.write_summary(out, summary)
         return training.finish(out, report.run_table(summary, out))
 
+    tracker = tracking.make_tracker(
+        r.log,
+        seeds=r.seeds,
+        eval_every=config.eval_every,
+        run_dir=lambda _: out,
+        config=lambda _: expected,
+        group=out.resolve().name,
+    )
     return training.train(
         lambda progress: make_dqn(config, r.env, r.env_params, progress=progress),
         axis,
@@ -177,6 +189,7 @@ def execute(request: RunRequest) -> int:
         on_result=write,
         max_memory_bytes=None if r.max_memory_gb is None else int(r.max_memory_gb * 2**30),
         before_compile=prepare,
+        tracker=tracker,
     )
 
 

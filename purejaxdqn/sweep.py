@@ -34,7 +34,7 @@ from typing import Any
 
 import jax
 
-from purejaxdqn import config_checks, metrics, report, search_space
+from purejaxdqn import config_checks, metrics, report, search_space, tracking
 from purejaxdqn.cli import distributed, flags, training
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.dqn import make_dqn
@@ -91,6 +91,7 @@ class SweepRequest:
     max_memory_gb: float | None = None
     resume: bool = False
     quiet: bool = False
+    log: tuple[str, ...] = ()
 
     def spec(self) -> dict[str, Any]:
         """The contents of ``sweep.json``: everything ``--resume`` needs."""
@@ -142,6 +143,7 @@ def resume_request(args: argparse.Namespace) -> SweepRequest:
             max_memory_gb=spec.get("max_memory_gb"),
             resume=True,
             quiet=args.quiet,
+            log=tracking.parse_log(args.log),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise SweepError(f"--resume {out}: {SPEC_FILE} is damaged ({e})") from None
@@ -174,6 +176,7 @@ def new_request(args: argparse.Namespace) -> SweepRequest:
         space_seed=args.space_seed if args.random is not None else None,
         max_memory_gb=args.max_memory_gb,
         quiet=args.quiet,
+        log=tracking.parse_log(args.log),
     )
 
 
@@ -240,6 +243,15 @@ def execute(request: SweepRequest) -> int:
         return _write_results(r, axis, result, devices[0].platform)
 
     max_bytes = None if r.max_memory_gb is None else int(r.max_memory_gb * 2**30)
+    tracker = tracking.make_tracker(
+        r.log,
+        seeds=seeds,
+        eval_every=config.eval_every,
+        run_dir=lambda p: out / report.POINTS_DIR / f"{p:03d}",
+        config=lambda p: {**configs[p].to_dict(), "sweep_point": p, "seeds": seeds, "seed": seed},
+        group=out.resolve().name,
+        label=lambda p: f"p{p:03d}/",
+    )
     return training.train(
         lambda progress: make_dqn(config, env, env_params, progress=progress),
         axis,
@@ -253,6 +265,7 @@ def execute(request: SweepRequest) -> int:
         on_result=write,
         max_memory_bytes=max_bytes,
         before_compile=prepare,
+        tracker=tracker if writer else None,
     )
 
 

@@ -137,7 +137,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """Add the run flags and one flag per config field to ``parser``.
 
     The run flags are ``--seeds``, ``--seed``, ``--out``, ``--config``, ``--quiet``,
-    ``--checkpoint-every`` and ``--resume``; each config field ``name`` gets ``--name``
+    ``--checkpoint-every``, ``--resume`` and ``--log``; each config field ``name`` gets ``--name``
     (underscores as dashes, ``dest`` the field name) in a group of its own. Every flag but
     ``--quiet`` defaults to ``None`` (not given), and its help states the real default
     once.
@@ -184,6 +184,14 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="memory limit per device in GiB (default: the device's, or half the host's)",
+    )
+    p.add_argument(
+        "--log",
+        type=str,
+        default=None,
+        metavar="BACKENDS",
+        help="also stream the metrics to dashboards: tensorboard, wandb or both, comma-"
+        "separated (metrics.csv and the JSON files are always written)",
     )
     group = p.add_argument_group(
         "config fields (defaults: the env's preset, else those shown; an unset eval_every is "

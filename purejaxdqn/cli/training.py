@@ -27,6 +27,7 @@ from purejaxdqn.engine.layout import Layout, RunAxis
 from purejaxdqn.engine.loop import Interrupted
 from purejaxdqn.rundir import files, lock
 from purejaxdqn.rundir.checkpoint import CHECKPOINT_DIR, Checkpointer
+from purejaxdqn.tracking.base import Tracker
 
 
 def log(line: str) -> None:
@@ -125,6 +126,7 @@ def train(
     on_result: Callable[[engine.EngineResult], int],
     max_memory_bytes: int | None = None,
     before_compile: Callable[[Layout], None] | None = None,
+    tracker: Tracker | None = None,
 ) -> int:
     """Runs ``axis`` through the engine with a progress bar on stderr; returns the exit code.
 
@@ -144,6 +146,8 @@ def train(
       before_compile: called with the layout once it is known to fit; takes the lock of
         ``out`` (:func:`purejaxdqn.rundir.lock.acquire`) before anything is written.
 
+      tracker: dashboards fed each chunk's rows on the host (``--log``); closed at the end.
+
     Raises:
       SystemExit: 130 or 143 after an interrupt (everything saved first).
     """
@@ -153,6 +157,7 @@ def train(
     store = Checkpointer(out, meta, writer=writer, log=log)
     progress = Progress(config.total_steps, axis.runs, enabled=not quiet)
     prepared: list[bool] = []
+    on_rows = tracker if tracker is not None and writer else None
 
     def prepare(layout: Layout) -> None:
         if writer:
@@ -192,6 +197,7 @@ def train(
                 before_compile=prepare,
                 after_compile=lambda: setattr(interrupts, "compiling", False),
                 should_stop=interrupts.requested,
+                on_rows=on_rows,
             )
         except Interrupted as stopped:
             interrupts.compiling = True  # a second signal now exits at once
@@ -207,6 +213,9 @@ def train(
                 f"(checkpoint saved, metrics so far written); resume with: {resume_command}"
             )
             raise SystemExit(exit_code(interrupts.signum)) from None
+        finally:
+            if tracker is not None:
+                tracker.close()
         interrupts.finishing = True
         return on_result(result)
 

@@ -24,6 +24,9 @@ from purejaxdqn.engine.programs import make_programs
 from purejaxdqn.types import PyTree
 
 ProgressFn = Callable[[np.ndarray, np.ndarray], None]
+#: ``on_rows(runs [N], rows)``: host rows ``[N, K, ...]`` of the real runs ``runs`` (indices on
+#: the run axis), called after a group's start (``K = 1``) and after each segment it trains.
+RowsFn = Callable[[np.ndarray, dict[str, np.ndarray]], None]
 
 
 class Trainer(Protocol):
@@ -166,6 +169,7 @@ def execute(
     before_compile: Callable[[layout_lib.Layout], None] | None = None,
     after_compile: Callable[[], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_rows: RowsFn | None = None,
 ) -> EngineResult:
     """Trains every run of ``axis``.
 
@@ -188,6 +192,8 @@ def execute(
       after_compile: called once the programs are compiled.
       should_stop: polled at chunk boundaries; when it returns ``True`` the position is
         checkpointed and :class:`~purejaxdqn.engine.loop.Interrupted` is raised.
+      on_rows: called on the host with each segment's rows (see :data:`RowsFn`), e.g. to
+        stream them to a dashboard; never from inside the program.
 
     Returns:
       An :class:`EngineResult`.
@@ -236,7 +242,7 @@ def execute(
     done = snap.done if snap is not None else None
     for group in range(snap.group if snap is not None else 0, layout.groups):
         resume_here = snap if snap is not None and snap.group == group else None
-        outputs = loop.train_group(group, resume_here, done, checkpoints, progress)
+        outputs = loop.train_group(group, resume_here, done, checkpoints, progress, on_rows)
         done = outputs if done is None else _merge(done, outputs)
         if group + 1 == layout.groups:
             break

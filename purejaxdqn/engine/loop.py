@@ -24,7 +24,7 @@ from purejaxdqn.engine import layout as layout_lib
 from purejaxdqn.engine.programs import Programs, put, to_host, tree_to_host
 
 if TYPE_CHECKING:
-    from purejaxdqn.engine.engine import CheckpointStore, ProgressSink, Snapshot
+    from purejaxdqn.engine.engine import CheckpointStore, ProgressSink, RowsFn, Snapshot
 
 #: Wall-clock seconds a chunk of calls aims at (between two looks for an interrupt).
 CHUNK_SECONDS = 2.0
@@ -166,8 +166,11 @@ class Loop:
         done: dict[str, Any] | None,
         checkpoints: CheckpointStore | None,
         progress: ProgressSink | None,
+        on_rows: RowsFn | None = None,
     ) -> dict[str, Any]:
         """Trains ``group`` from its start (or from ``snap``), chunk by chunk.
+
+        ``on_rows`` gets the real runs' new host rows after the start and after each chunk.
 
         Returns the group's host outputs.
 
@@ -180,6 +183,12 @@ class Loop:
         layout, num_evals = self.layout, self.config.num_evals
         seeds, hp = self.inputs(group)
         real_runs = min(layout.runs_per_group, self.axis.runs - group * layout.runs_per_group)
+        real = layout.group_index(group)[:real_runs]
+
+        def emit(part: dict[str, Any]) -> None:  # the real runs' new rows, to ``on_rows``
+            if on_rows is not None:
+                on_rows(real, {k: np.asarray(v)[:real_runs] for k, v in part.items()})
+
         if snap is not None and snap.state is not None:
             state = jax.tree.map(lambda x: put(x, self.programs.sharding), snap.state)
             rows, period = snap.rows, snap.next_period
@@ -187,6 +196,7 @@ class Loop:
             state, row0 = self.start(seeds, hp)
             rows = {k: np.asarray(to_host(v))[:, None] for k, v in row0.items()}
             period = 0
+            emit(rows)
         if progress is not None:
             label = f"group {group + 1}/{layout.groups}" if layout.groups > 1 else ""
             reports = layout.runs_per_group * _local_devices(self.programs) // layout.devices
@@ -195,6 +205,7 @@ class Loop:
             before = period
             state, chunk_rows, period = self._run_chunk(state, hp, period)
             rows = _rows_concat([rows, chunk_rows])
+            emit(chunk_rows)
             self.trained_periods += (period - before) * real_runs
             if period == num_evals:
                 break
