@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -361,12 +362,13 @@ def main() -> int:
                     capture_output=True,
                 )
     learner = run_learner(ROOT, args.learner_seeds, args.learner_phases) if args.learner else None
-    cmd = "python benchmarks/speed.py " + " ".join(sys.argv[1:])
+    cmd = "python benchmarks/speed.py " + shlex.join(sys.argv[1:])
     lines = [
         f"`{cmd}`",
         "",
-        f"baseline {args.baseline} vs {head} (+ uncommitted changes); {CORES} cores; "
-        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}",
+        f"baseline {args.baseline_dir or args.baseline} vs {head} (+ uncommitted changes); "
+        f"{CORES} cores; XLA_FLAGS baseline {args.baseline_xla_flags!r}, this "
+        f"{args.xla_flags!r} (None: inherited {os.environ.get('XLA_FLAGS', '')!r})",
         "",
     ]
     if results:
