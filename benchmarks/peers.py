@@ -1,4 +1,4 @@
-"""Training throughput of purejaxdqn against peer DQN libraries: SB3, SBX and rejax.
+"""Training throughput of purejaxdqn against peer DQN libraries: SB3, SBX, rejax, purejaxrl.
 
 Every tool trains DQN with one matched config (printed, and written with the results) on the
 same task for the same number of env steps per seed, with one env per seed and one
@@ -120,6 +120,26 @@ PEERS: dict[str, Peer] = {
         vectorized=True,
         note="gymnax envs; jit(vmap(train)) over seeds",
     ),
+    # purejaxrl's dqn.py is a file, not a package: clone github.com/luchris429/purejaxrl
+    # (tested at 31756b1) and give its purejaxrl/dqn.py as $PUREJAXRL_DQN.
+    "purejaxrl": Peer(
+        requirements=(
+            "jax==0.10.2",
+            "jaxlib==0.10.2",
+            "flax==0.12.8",
+            "optax==0.2.8",
+            "chex==0.1.92",
+            "gymnax==0.0.9",  # dqn.py unpacks the 5-tuple step of gymnax 0.0.x
+            "flashbax==0.1.3",
+            "six==1.17.0",
+            "numpy==2.4.6",
+        ),
+        worker="purejaxrl_worker.py",
+        worker_args=(),
+        envs=("CartPole-v1",),
+        vectorized=True,
+        note="single-file pure-JAX DQN (CleanRL's, ported); same jax as purejaxdqn",
+    ),
 }
 
 # The matched config: every tool gets these values through its own API.
@@ -179,6 +199,30 @@ MISMATCHES = (
     "threshold 1; for the pendulum also lr 1e-3 instead of 3e-3 decaying): its returns "
     "here are not the README's figures.",
 )
+
+
+# CleanRL's dqn_jax.py settings for CartPole-v1 with 10 envs (benchmarks/speed.py's workload
+# (a)): purejaxrl's dqn.py defaults. ``--preset cleanrl`` puts them in place of MATCHED.
+CLEANRL: dict[str, Any] = {
+    "num_envs": 10,
+    "learning_starts": 10_000,
+    "train_every": 10,
+    "gradient_steps": 1,
+    "target_period": 500,
+    "eps_start": 1.0,
+    "eps_end": 0.05,
+    "exploration_fraction": 0.5,
+    "max_grad_norm": float("inf"),
+    "huber_delta": 1.0,
+    "loss": "l2",
+    "bins": 5,
+    "eval_episodes": 10,
+    "hidden": [120, 84],
+    "capacity": 10_000,
+    "batch_size": 128,
+    "lr": 2.5e-4,
+    "gamma": 0.99,
+}
 
 
 def matched_config(env: str, total_steps: int) -> dict[str, Any]:
@@ -274,7 +318,7 @@ def run_ours(env: str, seeds: int, c: dict[str, Any], timeout: float) -> dict[st
         "max-grad-norm": c["max_grad_norm"],
         "tau": 1.0,
         "double-q": "false",
-        "loss": "huber",
+        "loss": c.get("loss", "huber"),
         "optimizer": "adam",
         "bins": c["bins"],
         "eval-every": c["total_steps"],
@@ -522,7 +566,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="A B A B alternations per cell")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per measurement")
     ap.add_argument("--out", default="benchmarks/results/peers")
+    ap.add_argument(
+        "--preset",
+        choices=("matched", "cleanrl"),
+        default="matched",
+        help="cleanrl: CartPole-v1 with CleanRL's dqn_jax settings, 10 envs (for purejaxrl)",
+    )
     args = ap.parse_args()
+    if args.preset == "cleanrl":
+        MATCHED["CartPole-v1"] = dict(CLEANRL)
 
     envs = [e for e in args.envs.split(",") if e]
     seed_counts = [int(s) for s in args.seeds.split(",") if s]

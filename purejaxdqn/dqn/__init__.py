@@ -1,7 +1,8 @@
 """DQN and its family (Double, dueling, n-step, prioritized replay, C51, Q(s, a)).
 
 - :mod:`.state`: what a run carries (:class:`TrainState`) and returns (:class:`TrainOutput`).
-- :mod:`.cadence`: when it learns.
+- :mod:`.cadence`: when it learns (the static schedule and its block layout).
+- :mod:`.loop`: one eval period of training as branch-free scans.
 - :mod:`.learner`: batch losses and the learning phase under the NaN guard.
 - :mod:`.train`: the one-scan trainer, :func:`make_dqn` and :func:`make_train`.
 """

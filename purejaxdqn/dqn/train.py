@@ -1,10 +1,9 @@
 """The one-scan DQN trainer: wiring of env, replay, network, learner and evaluation.
 
-A run is one ``jax.lax.scan`` over evaluation periods, each an inner scan over vector steps
-of ``num_envs`` envs: ε-greedy action, env step (auto-reset), replay add, then, gated by a
-``lax.cond`` on the scan step that every seed shares (so it stays a real branch under
-``vmap``), a learning phase and a target update. Each period ends with a greedy evaluation
-and one metrics row.
+A run is one ``jax.lax.scan`` over evaluation periods; each trains ``eval_every`` env steps
+(:mod:`purejaxdqn.dqn.loop`: ε-greedy action, env step with auto-reset, replay add, the
+learning phases and target updates of the static schedule, with no branch per vector step)
+and ends with a greedy evaluation and one metrics row.
 
 .. code-block:: python
 
@@ -22,19 +21,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from purejaxdqn import acting, metrics
 from purejaxdqn import replay as replay_lib
 from purejaxdqn.config import Config, ConfigError, HyperParams
-from purejaxdqn.dqn.cadence import learning_cadence
 from purejaxdqn.dqn.learner import make_learn_phase, make_optimizer
+from purejaxdqn.dqn.loop import epsilon_at, make_period
 from purejaxdqn.dqn.state import (
-    ACT_STREAM,
-    ENV_STREAM,
     EVAL_STREAM,
     INIT_STREAM,
-    LEARN_STREAM,
     TrainOutput,
     TrainState,
     stream_key,
@@ -84,87 +79,6 @@ class DQN(NamedTuple):
     act: Callable[[Params, jax.Array, PRNGKey, jax.Array], jax.Array]
 
 
-def epsilon_at(hp: HyperParams, env_steps: jax.Array | float) -> jax.Array:
-    """The exploration ε after ``env_steps`` env steps (linear decay)."""
-    return acting.linear_epsilon(hp.eps_start, hp.eps_end, hp.exploration_steps, env_steps)
-
-
-def make_iteration(
-    config: Config,
-    env_params: EnvParams,
-    act: Callable[[Params, jax.Array, PRNGKey, jax.Array], jax.Array],
-    learn_phase: Callable[..., tuple[TrainState, jax.Array, jax.Array]],
-    buffer: replay_lib.ReplayBuffer,
-    v_step: Callable[..., tuple],
-) -> Callable[[tuple, jax.Array], tuple[tuple, None]]:
-    """The scan body of training, for one vector step ``t`` of ``num_envs`` envs.
-
-    ``iteration((state, hp, stats), t) -> ((state, hp, stats), None)``: act, step, store, then
-    maybe learn and update the target network.
-    """
-    n = config.num_envs
-    cadence = learning_cadence(config)
-
-    def iteration(carry: tuple, t: jax.Array) -> tuple[tuple, None]:
-        """One vector step; ``t`` is the global iteration index, shared by all seeds."""
-        state, hp, stats = carry
-        steps_after = (t + 1) * n
-        epsilon = epsilon_at(hp, (t * n).astype(jnp.float32))
-        k_act = stream_key(state.key, ACT_STREAM, t)
-        k_env = stream_key(state.key, ENV_STREAM, t)
-        k_learn = stream_key(state.key, LEARN_STREAM, t)
-
-        action = act(state.params, state.obs, k_act, epsilon)
-        obs, env_state, reward, term, trunc, info = v_step(
-            jax.random.split(k_env, n), state.env_state, action, env_params
-        )
-        reward = reward.astype(jnp.float32)
-        transition = replay_lib.Transition(
-            replay_lib.to_replay_dtype(config, state.obs),
-            action,
-            reward,
-            replay_lib.to_replay_dtype(config, info["final_obs"]),
-            term,
-            trunc,
-        )
-        buffer_state = buffer.add(state.buffer_state, transition)
-        done = term | trunc
-        episode_return = state.episode_return + reward
-        stats = metrics.add_episodes(stats, done, episode_return)
-        state = state.replace(
-            buffer_state=buffer_state,
-            env_state=env_state,
-            obs=obs,
-            episode_return=jnp.where(done, 0.0, episode_return),
-        )
-
-        # Gated by the shared step: a real branch under vmap.
-        do_learn = (steps_after >= config.learning_starts) & (steps_after % cadence.every == 0)
-        zero = jnp.float32(0.0)
-        state, loss_sum, q_sum = jax.lax.cond(
-            do_learn,
-            lambda: learn_phase(state, hp, k_learn, steps_after),
-            lambda: (state, zero, zero),
-        )
-        buffer_state = replay_lib.scheduled_sum_tree_rebuild(
-            config, state.buffer_state, steps_after
-        )
-        stats = stats._replace(
-            loss_sum=stats.loss_sum + loss_sum,
-            q_sum=stats.q_sum + q_sum,
-            updates=stats.updates + jnp.where(do_learn, jnp.float32(cadence.gradient_steps), zero),
-        )
-        target_params = jax.lax.cond(
-            steps_after % config.target_period == 0,
-            lambda: optax.incremental_update(state.params, state.target_params, hp.tau),
-            lambda: state.target_params,
-        )
-        state = state.replace(target_params=target_params, buffer_state=buffer_state)
-        return (state, hp, stats._replace(epsilon=epsilon)), None
-
-    return iteration
-
-
 def make_dqn(
     config: Config,
     env: Environment | None = None,
@@ -193,7 +107,6 @@ def make_dqn(
         raise ConfigError(f"DQN needs a Discrete action space, got {space!r}; wrap with Discretize")
     obs_shape = tuple(env.observation_space(env_params).shape)
     n = config.num_envs
-    iters_per_eval = config.eval_every // n
     network = make_network(config, env, space.n, obs_shape)
     buffer = replay_lib.make_replay(config)
     learn_phase = make_learn_phase(config, network, buffer)
@@ -233,7 +146,7 @@ def make_dqn(
             diverged_step=jnp.int32(-1),
         )
 
-    iteration = make_iteration(config, env_params, act, learn_phase, buffer, v_step)
+    period_fn = make_period(config, env_params, act, learn_phase, buffer, v_step)
 
     def evaluation_row(state: TrainState, period: jax.Array, stats: metrics.PeriodStats) -> Row:
         returns = greedy_returns(state.params, stream_key(state.key, EVAL_STREAM, period))
@@ -246,9 +159,7 @@ def make_dqn(
         state: TrainState, hp: HyperParams, periods: jax.Array
     ) -> tuple[TrainState, Row]:
         def one_period(state: TrainState, period: jax.Array) -> tuple[TrainState, Row]:
-            ts = period * iters_per_eval + jnp.arange(iters_per_eval)
-            start_stats = metrics.zero_stats(epsilon_at(hp, jnp.float32(0.0)))
-            (state, _, stats), _ = jax.lax.scan(iteration, (state, hp, start_stats), ts)
+            state, stats = period_fn(state, hp, period)
             return state, evaluation_row(state, period + 1, stats)
 
         return jax.lax.scan(one_period, state, periods)

@@ -1,0 +1,389 @@
+"""Training speed of this checkout against a baseline commit, A B A B in separate processes.
+
+Each workload runs as ``python -m purejaxdqn.run`` in a subprocess, once with the baseline's
+code (a git worktree of ``--baseline``, put first on ``PYTHONPATH``) and once with this
+checkout's, alternating ``--repeats`` times. Per run it records env-steps/s and compile
+seconds (the run's ``summary.json``), wall seconds and CPU utilisation (process CPU time,
+children and all threads included, over wall time and cores; for the training window alone,
+sampled from ``/proc``), with the 1-minute load average before and after (the machine may be
+shared). Ratios are paired per repeat and reported as ranges.
+
+The learner section (``--learner``) times, in one process, this checkout's learning phase
+for workload (a)'s shapes vmapped over the seeds, on one CPU device and sharded over all
+cores as devices, beside a plain batched matmul of the learner's dominant shape
+(``[S, 128, 120] @ [S, 120, 84]``) on one device, sharded, and in NumPy.
+
+    python benchmarks/speed.py                                # all workloads, 2 repeats
+    python benchmarks/speed.py --workloads a64 a1 --repeats 3 --out benchmarks/results/speed
+    python benchmarks/speed.py --workloads none --learner     # the learner section only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CORES = os.cpu_count() or 1
+TICK = os.sysconf("SC_CLK_TCK")
+
+# CleanRL's dqn_jax.py settings for CartPole-v1 (10 envs stepped in parallel): 9,000 updates
+# of a 128 x (4 -> 120 -> 84 -> 2) MLP per seed over 100k env steps.
+CLEANRL = [
+    "--env", "CartPole-v1", "--num-envs", "10", "--capacity", "10000", "--batch-size", "128",
+    "--learning-starts", "10000", "--train-every", "10", "--hidden", "120,84", "--loss", "l2",
+    "--optimizer", "adam", "--target-period", "500", "--eval-episodes", "10",
+    "--lr", "2.5e-4", "--lr-end-fraction", "1", "--gamma", "0.99", "--eps-end", "0.05",
+    "--tau", "1", "--max-grad-norm", "inf", "--total-steps", "100000", "--eval-every", "5000",
+    "--exploration-steps", "50000",
+]  # fmt: skip
+WORKLOADS: dict[str, list[str]] = {
+    "a64": [*CLEANRL, "--seeds", "64"],
+    "a1": [*CLEANRL, "--seeds", "1"],
+    "b": ["--seeds", "64"],  # the InvertedPendulum-v5 default, with its evaluation
+    "c": [
+        "--env", "Breakout-MinAtar", "--seeds", "8", "--total-steps", "20000",
+        "--eval-every", "10000",
+    ],
+}  # fmt: skip
+
+
+def _proc_cpu(pid: int) -> float | None:
+    """CPU seconds of ``pid`` (all threads, waited-for children included), None if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return sum(int(x) for x in fields[11:15]) / TICK
+
+
+def run_workload(code: Path, args: list[str], out: Path, env_extra: dict[str, str]) -> dict:
+    """One ``purejaxdqn.run`` with ``code`` first on the path; its timings and utilisation."""
+    env = {**os.environ, "PYTHONPATH": str(code), "JAX_PLATFORMS": "cpu", **env_extra}
+    load_before = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "purejaxdqn.run", *args, "--quiet", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=out.parent,
+    )
+    samples: list[tuple[float, float]] = []
+    first_stdout: list[float] = []
+
+    def poll() -> None:
+        while proc.poll() is None:
+            cpu = _proc_cpu(proc.pid)
+            if cpu is not None:
+                samples.append((time.perf_counter(), cpu))
+            time.sleep(0.2)
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        for _ in proc.stdout:
+            if not first_stdout:
+                first_stdout.append(time.perf_counter())
+
+    threads = [threading.Thread(target=poll), threading.Thread(target=read_stdout)]
+    for t in threads:
+        t.start()
+    assert proc.stderr is not None
+    stderr = proc.stderr.read()
+    proc.wait()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"{code}: {' '.join(args)} failed:\n{stderr[-2000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    train_s = float(summary["train_seconds"])
+    # The training window: the train_s seconds before the first table line on stdout.
+    end = first_stdout[0] if first_stdout else t0 + wall
+    window = [(t, c) for t, c in samples if end - train_s <= t <= end]
+    train_util = None
+    if len(window) >= 2 and window[-1][0] > window[0][0]:
+        train_util = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) / CORES
+    return {
+        "env_steps_per_second": summary["env_steps_per_second"],
+        "compile_s": summary["compile_seconds"],
+        "train_s": train_s,
+        "wall_s": wall,
+        "cpu_util": cpu / wall / CORES,
+        "train_cpu_util": train_util,
+        "final_return_iqm": summary.get("final_return_iqm"),
+        "load": [load_before, os.getloadavg()[0]],
+    }
+
+
+# --- the learner section (runs in its own process: it sets XLA_FLAGS before jax) ----------
+
+
+def _timed(fn: Any, *args: Any, reps: int = 3) -> tuple[float, float]:
+    """Best wall seconds of ``fn(*args)`` over ``reps`` (after a warm-up) and CPU util."""
+    import jax
+
+    jax.block_until_ready(fn(*args))
+    best, util = float("inf"), 0.0
+    for _ in range(reps):
+        c0, t0 = time.process_time(), time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        dt = time.perf_counter() - t0
+        if dt < best:
+            best, util = dt, (time.process_time() - c0) / dt / CORES
+    return best, util
+
+
+def learner_worker(seeds: int, phases: int) -> dict:
+    """GFLOP/s of the learner (workload (a)'s shapes) and of plain batched matmuls."""
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    from purejaxdqn.config import Config
+    from purejaxdqn.dqn import make_dqn
+
+    config = Config(
+        env="CartPole-v1", num_envs=10, capacity=10_000, batch_size=128, learning_starts=10_000,
+        train_every=10, hidden=(120, 84), loss="l2", optimizer="adam", target_period=500,
+        lr=2.5e-4, lr_end_fraction=1.0, max_grad_norm=float("inf"), total_steps=100_000,
+        eval_every=5_000,
+    )  # fmt: skip
+    dqn = make_dqn(config)
+    hp = config.hyperparams()
+    keys = jax.vmap(jax.random.key)(jnp.arange(seeds))
+    states = jax.jit(jax.vmap(lambda k: dqn.init(k, hp)))(keys)
+    buf = states.buffer_state
+    if hasattr(buf, "is_full"):  # sample from the whole (zero-filled) buffer
+        states = states.replace(buffer_state=buf.replace(is_full=jnp.ones_like(buf.is_full)))
+
+    def phases_fn(s: Any) -> Any:
+        def body(s: Any, i: jax.Array) -> tuple[Any, jax.Array]:
+            s, loss, _ = dqn.learn_phase(s, hp, jax.random.fold_in(s.key, i), 20_000 + i)
+            return s, loss
+
+        return jax.lax.scan(body, s, jnp.arange(phases))
+
+    sizes = [4, *config.hidden, 2]
+    fwd = 2 * config.batch_size * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    # forward + backward (2x forward) + the target network's forward
+    flop = 4 * fwd * seeds * phases
+    res: dict[str, Any] = {"learner_mflop_per_seed_update": 4 * fwd / 1e6}
+    devs = jax.devices()
+    x = jnp.ones((seeds, config.batch_size, 120), jnp.float32)
+    w = jnp.ones((seeds, 120, 84), jnp.float32)
+    mm_n = 200
+
+    def mm(x: jax.Array, w: jax.Array) -> jax.Array:
+        def body(i: jax.Array, acc: jax.Array) -> jax.Array:
+            return acc + jnp.einsum("sbi,sio->sbo", x, w * i.astype(jnp.float32))
+
+        return jax.lax.fori_loop(0, mm_n, body, jnp.zeros((seeds, config.batch_size, 84)))
+
+    mm_flop = 2 * seeds * config.batch_size * 120 * 84 * mm_n
+    for name, d in (("1dev", devs[:1]), (f"{len(devs)}dev", devs)):
+        if name == "1dev" or len(devs) > 1:
+            sh = NamedSharding(Mesh(np.array(d), ("s",)), PartitionSpec("s"))
+            put = lambda t, sh=sh: jax.tree.map(lambda a: jax.device_put(a, sh), t)
+            f = jax.jit(jax.vmap(phases_fn))
+            t, u = _timed(f, put(states))
+            res[f"learner_{name}"] = {"gflops": flop / t / 1e9, "cpu_util": u, "s": t}
+            t, u = _timed(jax.jit(mm), put(x), put(w))
+            res[f"matmul_{name}"] = {"gflops": mm_flop / t / 1e9, "cpu_util": u}
+    xn, wn = np.ones(x.shape, np.float32), np.ones(w.shape, np.float32)
+    c0, t0 = time.process_time(), time.perf_counter()
+    for _ in range(20):
+        np.matmul(xn, wn)
+    dt = time.perf_counter() - t0
+    res["matmul_numpy"] = {
+        "gflops": 2 * seeds * config.batch_size * 120 * 84 * 20 / dt / 1e9,
+        "cpu_util": (time.process_time() - c0) / dt / CORES,
+    }
+    return res
+
+
+def run_learner(code: Path, seeds: int, phases: int) -> dict:
+    """The learner section in a subprocess with all cores as XLA devices."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(code),
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={CORES}",
+    }
+    cmd = [sys.executable, __file__, "--learner-worker", str(seeds), str(phases)]
+    load = os.getloadavg()[0]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"learner worker failed:\n{proc.stderr[-2000:]}")
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["load"] = [load, os.getloadavg()[0]]
+    return res
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def _rng(values: list[float], fmt: str = "{:.2f}") -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "—"
+    lo, hi = min(values), max(values)
+    return fmt.format(lo) if lo == hi else f"{fmt.format(lo)}–{fmt.format(hi)}"
+
+
+def table(results: dict[str, dict[str, list[dict]]]) -> list[str]:
+    """Markdown rows: per workload, baseline and this checkout, ranges over repeats."""
+    lines = [
+        "| workload | code | env-steps/s | compile s | wall s | CPU util (train / whole) "
+        "| ratio to baseline | load |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, by_code in results.items():
+        base, this = by_code.get("baseline", []), by_code.get("this", [])
+        ratios = [
+            t["env_steps_per_second"] / b["env_steps_per_second"]
+            for b, t in zip(base, this, strict=False)
+        ]
+        for label, runs in (("baseline", base), ("this", this)):
+            if not runs:
+                continue
+            util = (
+                f"{_rng([r['train_cpu_util'] * 100 for r in runs], '{:.0f}')}% / "
+                f"{_rng([r['cpu_util'] * 100 for r in runs], '{:.0f}')}%"
+            )
+            loads = [x for r in runs for x in r["load"]]
+            lines.append(
+                f"| {name} | {label} | {_rng([r['env_steps_per_second'] for r in runs], '{:,.0f}')}"
+                f" | {_rng([r['compile_s'] for r in runs], '{:.1f}')}"
+                f" | {_rng([r['wall_s'] for r in runs], '{:.1f}')} | {util}"
+                f" | {_rng(ratios) + 'x' if label == 'this' and ratios else ''}"
+                f" | {_rng(loads, '{:.1f}')} |"
+            )
+    return lines
+
+
+def learner_lines(res: dict) -> list[str]:
+    """Markdown rows of the learner section."""
+    lines = [
+        f"learner: {res['learner_mflop_per_seed_update']:.2f} MFLOP per seed-update; "
+        f"load {_rng(res['load'], '{:.1f}')}",
+        "",
+        "| what | GFLOP/s | CPU util |",
+        "|---|---|---|",
+    ]
+    for k, v in res.items():
+        if isinstance(v, dict):
+            lines.append(f"| {k} | {v['gflops']:.1f} | {v['cpu_util'] * 100:.0f}% |")
+    best_mm = max(v["gflops"] for k, v in res.items() if k.startswith("matmul_"))
+    best_l = max(
+        v["gflops"] for k, v in res.items() if k.startswith("learner_") and isinstance(v, dict)
+    )
+    lines.append(f"\nlearner / best matmul: {best_l / best_mm:.2f}")
+    return lines
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--baseline", default="97aec68", help="baseline commit (default 97aec68)")
+    p.add_argument("--baseline-dir", type=Path, help="an existing checkout of the baseline")
+    p.add_argument(
+        "--workloads", nargs="+", default=list(WORKLOADS), help="of a64 a1 b c, or 'none'"
+    )
+    p.add_argument("--repeats", type=int, default=2, help="A B pairs per workload")
+    p.add_argument("--no-baseline", action="store_true", help="time this checkout only")
+    p.add_argument("--learner", action="store_true", help="also run the learner section")
+    p.add_argument("--learner-seeds", type=int, default=64)
+    p.add_argument("--learner-phases", type=int, default=300)
+    p.add_argument(
+        "--extra", default="", help="flags appended to every workload, e.g. '--total-steps 30000'"
+    )
+    p.add_argument("--xla-flags", help="XLA_FLAGS of this checkout's runs (--xla-flags=...)")
+    p.add_argument("--baseline-xla-flags", help="XLA_FLAGS of the baseline's runs")
+    p.add_argument("--out", type=Path, help="write speed.md and speed.json here")
+    p.add_argument("--learner-worker", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.learner_worker:
+        print(json.dumps(learner_worker(*args.learner_worker)))
+        return 0
+    names = [] if args.workloads == ["none"] else args.workloads
+    unknown = sorted(set(names) - set(WORKLOADS))
+    if unknown:
+        p.error(f"unknown workloads {unknown}; choose from {sorted(WORKLOADS)}")
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    results: dict[str, dict[str, list[dict]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = args.baseline_dir
+        made = False
+        if base is None and not args.no_baseline and names:
+            base = Path(tmp) / "baseline"
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.baseline],
+                check=True,
+                capture_output=True,
+            )
+            made = True
+        try:
+            codes = [("this", ROOT)] if args.no_baseline else [("baseline", base), ("this", ROOT)]
+            for name in names:
+                results[name] = {label: [] for label, _ in codes}
+                for rep in range(args.repeats):
+                    for label, code in codes:
+                        out = Path(tmp) / f"{name}-{label}-{rep}"
+                        extra = {}
+                        xla = args.xla_flags if label == "this" else args.baseline_xla_flags
+                        if xla is not None:
+                            extra["XLA_FLAGS"] = xla
+                        flags = WORKLOADS[name] + args.extra.split()
+                        r = run_workload(code, flags, out, extra)
+                        results[name][label].append(r)
+                        print(f"{name} {label} #{rep}: {json.dumps(r)}", flush=True)
+        finally:
+            if made:
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
+                    capture_output=True,
+                )
+    learner = run_learner(ROOT, args.learner_seeds, args.learner_phases) if args.learner else None
+    cmd = "python benchmarks/speed.py " + shlex.join(sys.argv[1:])
+    lines = [
+        f"`{cmd}`",
+        "",
+        f"baseline {args.baseline_dir or args.baseline} vs {head} (+ uncommitted changes); "
+        f"{CORES} cores; XLA_FLAGS baseline {args.baseline_xla_flags!r}, this "
+        f"{args.xla_flags!r} (None: inherited {os.environ.get('XLA_FLAGS', '')!r})",
+        "",
+    ]
+    if results:
+        lines += table(results)
+    if learner:
+        lines += ["", *learner_lines(learner)]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "speed.md").write_text(text, encoding="utf-8")
+        payload = {"command": cmd, "runs": results, "learner": learner, "workloads": WORKLOADS}
+        (args.out / "speed.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
