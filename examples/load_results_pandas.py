@@ -1,12 +1,13 @@
-"""A run's results as pandas tables: metrics.csv, summary.json and config.json.
+"""A run's results as pandas tables (``purejaxdqn.load_run``), and scores for rliable.
 
     python examples/load_results_pandas.py runs/CartPole-v1-<time>   # a finished run directory
     PUREJAXDQN_EXAMPLE_TINY=1 python examples/load_results_pandas.py  # trains a tiny run first
 
 Every run directory holds ``metrics.csv`` (one row per seed per evaluation: ``seed``,
 ``env_steps``, ``eval_return``, ``loss``, ``q_mean``, ``epsilon``, ...), ``summary.json`` and
-``config.json``; this reads them with ``pandas.read_csv`` and ``json`` directly. (A
-``purejaxdqn.load_run`` helper returning these tables is planned; until then this is the way.)
+``config.json``; ``purejaxdqn.load_run`` returns them as tidy tables (``load_sweep`` does the
+same for a sweep, one ``point`` per row), and ``purejaxdqn.results.export_scores`` writes the
+final scores in the layout rliable reads.
 """
 
 import json
@@ -14,8 +15,6 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-
-import pandas as pd
 
 TINY = os.environ.get("PUREJAXDQN_EXAMPLE_TINY") == "1"
 TINY_FLAGS = ["--env", "CartPole-v1", "--seeds", "2", "--total-steps", "400", "--eval-every",
@@ -35,15 +34,25 @@ def tiny_run(out: Path) -> Path:
 
 def summarize(run_dir: Path) -> None:
     """Prints the learning curve (mean and quartiles over seeds) and the summary."""
-    metrics = pd.read_csv(run_dir / "metrics.csv")
-    summary = json.loads((run_dir / "summary.json").read_text())
+    import numpy as np
+
+    import purejaxdqn
+    from purejaxdqn.results import export_scores
+
+    results = purejaxdqn.load_run(run_dir)
+    metrics, summary = results.metrics, results.summary.iloc[0]
     config = json.loads((run_dir / "config.json").read_text())
     print(f"{run_dir}: {config['env']}, {metrics['seed'].nunique()} seeds")
     curve = metrics.groupby("env_steps")["eval_return"].describe()[["mean", "25%", "50%", "75%"]]
     print(curve.to_string(float_format="{:.1f}".format))
     final = metrics[metrics["env_steps"] == metrics["env_steps"].max()]
     print("final greedy return per seed:", final.set_index("seed")["eval_return"].round(1).tolist())
-    print(f"IQM {summary['final_return_iqm']:.1f}, 95% CI {summary['final_return_ci95']}")
+    low, high = summary["final_return_ci95_low"], summary["final_return_ci95_high"]
+    print(f"IQM {summary['final_return_iqm']:.1f}, 95% CI [{low:.1f}, {high:.1f}]")
+    with tempfile.TemporaryDirectory() as tmp:
+        export_scores([run_dir], rliable=Path(tmp) / "scores.npz")
+        with np.load(Path(tmp) / "scores.npz") as scores:
+            print("rliable scores:", {k: scores[k].shape for k in scores.files})
 
 
 def main() -> None:
