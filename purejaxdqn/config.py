@@ -317,11 +317,6 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"optimizer must be one of {list(OPTIMIZERS)}, got {cfg.optimizer!r}")
     if cfg.batch_size > cfg.capacity:
         raise ConfigError(f"batch_size ({cfg.batch_size}) must be <= capacity ({cfg.capacity})")
-    if cfg.learning_starts >= cfg.total_steps:
-        raise ConfigError(
-            f"learning_starts ({cfg.learning_starts}) must be < total_steps "
-            f"({cfg.total_steps}): the run would never update"
-        )
     if cfg.learning_starts < cfg.batch_size:
         raise ConfigError(
             f"learning_starts ({cfg.learning_starts}) must be >= batch_size ({cfg.batch_size})"

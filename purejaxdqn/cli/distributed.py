@@ -12,8 +12,9 @@ processes and each one's id::
 engine shards the run axis over every process's devices; process 0 writes the run
 directory. On CPU the processes exchange results through Gloo. If a process dies, the others
 stop with one line (exit 1) instead of waiting: a peer's closed connection ends the next
-exchange at once, and the coordinator declares a silent process dead after
-:data:`HEARTBEAT_SECONDS`.
+exchange at once. A process that is not exchanging then (e.g. still compiling) is ended by
+JAX itself once the coordinator declares the peer dead, after :data:`HEARTBEAT_SECONDS`
+(with JAX's own message and a C++ stack: this jaxlib cannot take a Python callback there).
 """
 
 from __future__ import annotations

@@ -142,8 +142,15 @@ def plan(
     when they do not fit at once) and every run's outputs on the host.
 
     Raises:
-      ConfigError: if even one run per device, or the outputs on the host, do not fit.
+      ConfigError: if even one run per device, or the outputs on the host, do not fit, or
+        a run would never update (``learning_starts >= total_steps``).
     """
+    config = axis.configs[0]
+    if config.learning_starts >= config.total_steps:  # legal for tests of acting; not to run
+        raise ConfigError(
+            f"learning_starts ({config.learning_starts}) must be < total_steps "
+            f"({config.total_steps}): the run would never update"
+        )
     outputs = layout_lib.estimate_output_bytes(trainer, axis.configs[0])
     layout_lib.check_outputs_fit(axis.runs, outputs, layout_lib.host_memory_limit())
     bytes_per_run = layout_lib.estimate_run_bytes(trainer, axis.configs[0])
