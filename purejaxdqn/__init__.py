@@ -11,14 +11,17 @@ The public API::
 __version__ = "0.1.0"
 
 from purejaxdqn import envs
+from purejaxdqn.algorithms import make_trainer
 from purejaxdqn.config import Config, ConfigError, HyperParams
 from purejaxdqn.dqn import DQN, TrainOutput, TrainState, make_dqn, make_train
 from purejaxdqn.envs.discrete import make_env
+from purejaxdqn.pqn import PQN, make_pqn
 from purejaxdqn.presets import preset
 from purejaxdqn.rundir.files import load_params
 
 __all__ = [
     "DQN",
+    "PQN",
     "Config",
     "ConfigError",
     "HyperParams",
@@ -29,6 +32,8 @@ __all__ = [
     "load_params",
     "make_dqn",
     "make_env",
+    "make_pqn",
     "make_train",
+    "make_trainer",
     "preset",
 ]

@@ -55,12 +55,12 @@ def rollout_gymnasium(
     import jax
     import jax.numpy as jnp
 
-    from purejaxdqn.dqn import make_dqn
+    from purejaxdqn.algorithms import make_trainer
     from purejaxdqn.envs.discrete import make_env
 
     config, _ = load_config(run_dir)
     env, env_params = make_env(config)
-    network = make_dqn(config, env, env_params).network
+    network = make_trainer(config, env, env_params).network
     params = files.load_params(run_dir)
     num_seeds = len(jax.tree.leaves(params)[0])
     grid = np.asarray(env.actions) if hasattr(env, "actions") else None

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from purejaxdqn import report, search_space
+from purejaxdqn.algorithms import make_trainer
 from purejaxdqn.cli import flags, training
 from purejaxdqn.config import Config, ConfigError
-from purejaxdqn.dqn import make_dqn
 from purejaxdqn.engine.layout import RunAxis
 from purejaxdqn.envs.discrete import make_env
 from purejaxdqn.rundir import files
@@ -213,7 +213,7 @@ def execute(request: SweepRequest) -> int:
     axis = RunAxis(tuple(configs), seeds, seed)
     max_bytes = None if r.max_memory_gb is None else int(r.max_memory_gb * 2**30)
     result = training.train(
-        lambda progress: make_dqn(config, env, env_params, progress=progress),
+        lambda progress: make_trainer(config, env, env_params, progress=progress),
         axis,
         out,
         quiet=r.quiet,

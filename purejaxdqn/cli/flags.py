@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from purejaxdqn import config as config_lib
 from purejaxdqn.config import Config, ConfigError
-from purejaxdqn.presets import PRESETS
+from purejaxdqn.presets import preset_overrides
 from purejaxdqn.rundir import files
 
 __all__ = [
@@ -192,7 +192,8 @@ def config_from_args(
 ) -> tuple[Config, int, int, int | None]:
     """The config and run entries of parsed flags.
 
-    Layers, later ones winning: the env's preset (if ``presets``), the ``--config`` file,
+    Layers, later ones winning: the preset of the algorithm and env (if ``presets``;
+    :func:`~purejaxdqn.presets.preset_overrides`), the ``--config`` file,
     the explicit flags. ``seeds``, ``seed`` and ``checkpoint_every`` come from their flags,
     else from the ``--config`` file, else 64, 0 and ``None``.
 
@@ -216,7 +217,8 @@ def config_from_args(
     env = flags.get("env", base.get("env", Config.env))
     if not isinstance(env, str):
         raise ConfigError(f"env must be a string, got {env!r}")
-    preset = PRESETS.get(env, {}) if presets else {}
+    algorithm = flags.get("algorithm", base.get("algorithm", Config.algorithm))
+    preset = preset_overrides(env, algorithm) if presets else {}
     merged = {**preset, **base, **flags, "env": env}
     backend = getattr(args, "env_backend", None)
     if backend is not None:
