@@ -147,11 +147,11 @@ REWARD_THRESHOLDS: dict[str, float] = {
 def preset_overrides(env: str, algorithm: str = "dqn") -> dict[str, Any]:
     """The preset fields of ``(algorithm, env)``.
 
-    DQN: :data:`PRESETS` (none for an env without one). PQN: :data:`PQN_PRESETS`, else the
-    classic-control PQN preset (the defaults are DQN's and do not fit PQN's rollouts).
+    DQN: :data:`PRESETS`; PQN: :data:`PQN_PRESETS` (for an env without one: nothing, the
+    defaults, whose budgets then must be given in whole rollouts).
     """
     if algorithm == "pqn":
-        return dict(PQN_PRESETS.get(env, _PQN_CLASSIC))
+        return dict(PQN_PRESETS.get(env, {}))
     return dict(PRESETS.get(env, {}))
 
 

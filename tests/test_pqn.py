@@ -3,6 +3,7 @@ and the command line (MinAtar preset run, kill + resume, sweep over λ and lr)."
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -18,8 +19,6 @@ from purejaxdqn import envs, presets, sweep
 from purejaxdqn.algorithms import make_trainer
 from purejaxdqn.cli import flags
 from purejaxdqn.config import Config, ConfigError
-from purejaxdqn.engine.engine import execute
-from purejaxdqn.engine.layout import RunAxis
 from purejaxdqn.networks import QNetwork
 from purejaxdqn.pqn import make_pqn, minibatch_schedule, q_lambda_targets
 from purejaxdqn.rundir import files
@@ -150,55 +149,89 @@ def test_batch_norm_train_and_eval_modes_match_hand_computation():
     np.testing.assert_allclose(new["var"], 0.99 * stats["var"] + 0.01 * var, rtol=1e-5)
 
 
-# --- PQN on the chain MDP ---------------------------------------------------------------
+# --- PQN on the chain MDP, through the sweep command -----------------------------------
 GAMMA = 0.9
-SEEDS = 3
+SEEDS = 2
+CHAIN_ENV = "chain-pqn-test"
 # Uniform behaviour (ε = 1) and λ = 0: one-step Q-learning targets, whose fixed point is Q*
 # (Peng's Q(λ > 0) mixes in the behaviour policy's returns). The chain truncates after 8
 # steps, so a learner that cut the bootstrap at truncations would miss Q* near the start.
 CHAIN_PQN = Config(
-    env="chain",
+    env=CHAIN_ENV,
     algorithm="pqn",
-    total_steps=16_384,
-    eval_every=8_192,
+    total_steps=8192,
+    eval_every=4096,
     num_envs=16,
-    num_steps=16,
-    num_minibatches=8,
+    num_steps=8,
+    num_minibatches=4,
     num_epochs=2,
     eval_episodes=2,
     hidden=(32,),
     norm="layer",
     loss="l2",
     optimizer="radam",
-    lr=3e-3,
+    lr=5e-3,
     lr_end_fraction=0.1,
     gamma=GAMMA,
     lam=0.0,
     eps_start=1.0,
     eps_end=1.0,
 )
+CHAIN_FLAGS = [
+    "--algorithm", "pqn", "--env", CHAIN_ENV, "--total-steps", "8192", "--eval-every", "4096",
+    "--num-envs", "16", "--num-steps", "8", "--num-minibatches", "4", "--num-epochs", "2",
+    "--eval-episodes", "2", "--hidden", "32", "--norm", "layer", "--loss", "l2",
+    "--optimizer", "radam", "--lr", "5e-3", "--lr-end-fraction", "0.1", "--gamma", "0.9",
+    "--eps-start", "1", "--eps-end", "1", "--seeds", str(SEEDS), "--quiet",
+]  # fmt: skip
+GRID = [{"lam": 0.0, "lr": 4e-3}, {"lam": 0.0, "lr": 6e-3}, {"lam": 0.5, "lr": 4e-3},
+        {"lam": 0.5, "lr": 6e-3}]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def chain_pqn():
+def chain_sweep(tmp_path_factory) -> Path:
+    """``sweep --algorithm pqn --grid lam=0,0.5 lr=4e-3,6e-3`` on the chain (one program)."""
+    try:
+        envs.register(CHAIN_ENV, Chain)
+    except ValueError:  # registered by an earlier test in this process
+        pass
+    out = tmp_path_factory.mktemp("pqn-sweep") / "sweep"
+    argv = [*CHAIN_FLAGS, "--grid", "lam=0,0.5", "lr=4e-3,6e-3", "--out", str(out)]
+    assert sweep.main(argv) == 0
+    return out
+
+
+def _point(out: Path, p: int) -> Path:
+    return out / "points" / f"{p:03d}"
+
+
+def test_sweep_over_lambda_and_lr(chain_sweep):
+    rows = (chain_sweep / "sweep.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + len(GRID) * SEEDS  # a row per point and seed
+    for p, values in enumerate(GRID):
+        fields = files.read_config_file(_point(chain_sweep, p) / "config.json")[0]
+        assert Config.from_dict(fields) == CHAIN_PQN.replace(**values)
+    leaves = [np.asarray(jax.tree.leaves(files.load_params(_point(chain_sweep, p)))[0])
+              for p in range(len(GRID))]  # fmt: skip
+    assert all(not np.array_equal(leaves[0], x) for x in leaves[1:])  # λ and lr reach it
+
+
+def test_pqn_learns_chain_q_star(chain_sweep):
     env = Chain()
-    result = execute(lambda progress: make_pqn(CHAIN_PQN, env, None, progress),
-                     RunAxis((CHAIN_PQN,), SEEDS), devices=jax.devices()[:1])  # fmt: skip
-    return env, make_pqn(CHAIN_PQN, env).network, result
-
-
-def test_pqn_learns_chain_q_star(chain_pqn):
-    env, network, result = chain_pqn
+    network = make_pqn(CHAIN_PQN, env).network
     q_star = env.q_star(GAMMA)
-    for seed in range(SEEDS):
-        params = jax.tree.map(lambda x, s=seed: x[s], result.params)
-        q = np.asarray(network.apply(params, jnp.eye(env.length)))[: env.length - 1]
-        np.testing.assert_allclose(q, q_star, atol=0.03, err_msg=f"seed {seed}")
-    assert (result.diverged_step == -1).all()
-    rows = result.rows
-    assert rows["eval_return"].shape == (SEEDS, 3)
-    np.testing.assert_array_equal(rows["updates"][:, 1:], 8192 // 256 * 16)  # E x M per rollout
-    np.testing.assert_allclose(rows["eval_return"][:, -1], 1.0)  # greedy reaches the goal
+    for p, values in enumerate(GRID):
+        if values["lam"] != 0.0:
+            continue
+        params = files.load_params(_point(chain_sweep, p))
+        for seed in range(SEEDS):
+            one = jax.tree.map(lambda x, s=seed: x[s], params)
+            q = np.asarray(network.apply(one, jnp.eye(env.length)))[: env.length - 1]
+            np.testing.assert_allclose(q, q_star, atol=0.03, err_msg=f"point {p} seed {seed}")
+        summary = json.loads((_point(chain_sweep, p) / "summary.json").read_text())
+        assert summary["diverged_count"] == 0
+        lines = (_point(chain_sweep, p) / "metrics.csv").read_text().strip().splitlines()
+        assert len(lines) == 1 + SEEDS * 3  # header, 2 evaluations + row 0 per seed
 
 
 # --- config --------------------------------------------------------------------------
@@ -249,14 +282,21 @@ def minatar_run(tmp_path_factory) -> Path:
     """A tiny PQN run on the MinAtar preset in one piece (the resume test's reference)."""
     _CACHE.update(compilation_cache_env(tmp_path_factory.mktemp("jax-cache")))
     out = tmp_path_factory.mktemp("pqn") / "full"
-    proc = python("-m", "purejaxdqn.run", *MINATAR, "--out", str(out), env=_CACHE)
+    # Checkpoints every period, as the killed run below: the same compiled segment program,
+    # so both later subprocesses find it in the shared compilation cache.
+    args = [*MINATAR, "--checkpoint-every", "64", "--out", str(out)]
+    proc = python("-m", "purejaxdqn.run", *args, env=_CACHE)
     assert proc.returncode == 0, proc.stderr
     return out
 
 
 def test_minatar_preset_run(minatar_run):
     config, _ = files.read_config_file(minatar_run / "config.json")
-    assert config["algorithm"] == "pqn" and config["conv"] == [16] and config["norm"] == "layer"
+    assert (
+        config["algorithm"] == "pqn"
+        and tuple(config["conv"]) == (16,)
+        and config["norm"] == "layer"
+    )
     assert config["lam"] == 0.65 and config["optimizer"] == "radam"
     assert files.is_complete(minatar_run)
     lines = (minatar_run / "metrics.csv").read_text().strip().splitlines()
@@ -273,30 +313,6 @@ def test_pqn_kill_and_resume_is_byte_identical(minatar_run, tmp_path):
     assert "resumed from" in done.stderr
     for name in ("metrics.csv", "params.msgpack"):
         assert (out / name).read_bytes() == (minatar_run / name).read_bytes(), name
-
-
-def test_sweep_over_lambda_and_lr(tmp_path, capsys):
-    try:
-        envs.register("chain-pqn-sweep", Chain)
-    except ValueError:
-        pass
-    out = tmp_path / "sweep"
-    argv = ["--algorithm", "pqn", "--env", "chain-pqn-sweep", "--seeds", "2", "--total-steps",
-            "256", "--eval-every", "128", "--num-envs", "4", "--num-steps", "8",
-            "--num-minibatches", "2", "--hidden", "8", "--eval-episodes", "1", "--quiet",
-            "--grid", "lam=0,0.9", "lr=1e-3,3e-3", "--out", str(out)]  # fmt: skip
-    assert sweep.main(argv) == 0, capsys.readouterr().err
-    rows = (out / "sweep.csv").read_text().strip().splitlines()
-    assert len(rows) == 1 + 4
-    lams = sorted(
-        files.read_config_file(out / "points" / f"{p:03d}" / "config.json")[0]["lam"]
-        for p in range(4)
-    )
-    assert lams == [0.0, 0.0, 0.9, 0.9]
-    # the points differ: λ and lr reach the program
-    params = [files.load_params(out / "points" / f"{p:03d}") for p in range(4)]
-    leaves = [np.asarray(jax.tree.leaves(p)[0]) for p in params]
-    assert all(not np.array_equal(leaves[0], x) for x in leaves[1:])
 
 
 def test_make_trainer_dispatches():
