@@ -54,8 +54,8 @@ import jax
 import numpy as np
 
 from purejaxdqn import stats as stats_lib
+from purejaxdqn.algorithms import make_trainer
 from purejaxdqn.config import Config, ConfigError
-from purejaxdqn.dqn import make_dqn
 from purejaxdqn.engine.engine import execute
 from purejaxdqn.engine.layout import RunAxis
 from purejaxdqn.presets import REWARD_THRESHOLDS, preset
@@ -110,7 +110,7 @@ def train_seeds(config: Config, seeds: int, seed: int = 0) -> dict[str, Any]:
     """
     axis = RunAxis((config,), seeds, seed)
     log = lambda line: print(f"    {line}", file=sys.stderr, flush=True)
-    result = execute(lambda progress: make_dqn(config, progress=progress), axis, log=log)
+    result = execute(lambda progress: make_trainer(config, progress=progress), axis, log=log)
     rows = result.rows
     return {
         "env_steps": rows["env_steps"][0],

@@ -28,7 +28,7 @@ import jax
 import numpy as np
 
 from purejaxdqn import stats
-from purejaxdqn.dqn import make_dqn
+from purejaxdqn.algorithms import make_trainer
 from purejaxdqn.engine.engine import execute
 from purejaxdqn.engine.layout import RunAxis
 from purejaxdqn.presets import REWARD_THRESHOLDS, preset
@@ -70,7 +70,7 @@ def scaled_config(env: str, variant: str, total_steps: int | None, num_evals: in
 def run_one(env: str, variant: str, seeds: int, total_steps: int | None, num_evals: int | None):
     cfg = scaled_config(env, variant, total_steps, num_evals)
     t = time.perf_counter()  # wall time with compile, as before: the whole engine call
-    result = execute(lambda progress: make_dqn(cfg, progress=progress), RunAxis((cfg,), seeds))
+    result = execute(lambda progress: make_trainer(cfg, progress=progress), RunAxis((cfg,), seeds))
     wall = time.perf_counter() - t
     curves = np.asarray(result.rows["eval_return"], np.float64)  # [S, T]
     final = curves[:, -1]

@@ -26,6 +26,7 @@ _LAZY = {
     "Config": "purejaxdqn.config",
     "ConfigError": "purejaxdqn.config",
     "HyperParams": "purejaxdqn.config",
+    "PQN": "purejaxdqn.pqn",
     "TrainOutput": "purejaxdqn.dqn",
     "TrainState": "purejaxdqn.dqn",
     "load_params": "purejaxdqn.rundir.files",
@@ -33,12 +34,15 @@ _LAZY = {
     "load_sweep": "purejaxdqn.results",
     "make_dqn": "purejaxdqn.dqn",
     "make_env": "purejaxdqn.envs.discrete",
+    "make_pqn": "purejaxdqn.pqn",
     "make_train": "purejaxdqn.dqn",
+    "make_trainer": "purejaxdqn.algorithms",
     "preset": "purejaxdqn.presets",
 }
 
 __all__ = [
     "DQN",
+    "PQN",
     "Config",
     "ConfigError",
     "HyperParams",
@@ -51,15 +55,19 @@ __all__ = [
     "load_sweep",
     "make_dqn",
     "make_env",
+    "make_pqn",
     "make_train",
+    "make_trainer",
     "preset",
 ]
 
 if TYPE_CHECKING:
     from purejaxdqn import envs
+    from purejaxdqn.algorithms import make_trainer
     from purejaxdqn.config import Config, ConfigError, HyperParams
     from purejaxdqn.dqn import DQN, TrainOutput, TrainState, make_dqn, make_train
     from purejaxdqn.envs.discrete import make_env
+    from purejaxdqn.pqn import PQN, make_pqn
     from purejaxdqn.presets import preset
     from purejaxdqn.results import load_run, load_sweep
     from purejaxdqn.rundir.files import load_params

@@ -20,7 +20,9 @@ import jax.numpy as jnp
 REPLAY_OBS_DTYPES = ("float32", "bfloat16", "uint8", "bool")
 Q_NETWORKS = ("per_action", "state_action")
 TD_LOSSES = ("huber", "l2")
-OPTIMIZERS = ("adam", "rmsprop", "rmsprop_torch")
+OPTIMIZERS = ("adam", "rmsprop", "rmsprop_torch", "radam")
+ALGORITHMS = ("dqn", "pqn")
+NORMS = ("none", "layer", "batch")
 # Names older config files use, and what they mean now.
 _ALIASES = {"mlp": "per_action", "mse": "l2"}
 
@@ -47,6 +49,13 @@ class Config:
     ``q_network='mlp'`` is ``'per_action'``, ``loss='mse'`` is ``'l2'``.
     """
 
+    # --- algorithm -----------------------------------------------------------------------
+    algorithm: str = _static(
+        "dqn",
+        "'dqn' (replay, target network) or 'pqn' (Gallici et al. 2025: Q(lambda) on rollouts "
+        "of num_envs x num_steps, num_epochs x num_minibatches updates per rollout, no replay "
+        "and no target network; the replay and target fields are then unused)",
+    )
     # --- environment ---------------------------------------------------------------------
     env: str = _static("InvertedPendulum-v5", "environment name (see purejaxdqn.envs.make)")
     env_kwargs: dict[str, Any] = dataclasses.field(
@@ -61,6 +70,10 @@ class Config:
     # --- run length and data collection ----------------------------------------------------
     total_steps: int = _static(100_000, "env steps per seed")
     num_envs: int = _static(4, "parallel envs per seed")
+    # --- PQN rollouts and updates (algorithm='pqn') -----------------------------------------
+    num_steps: int = _static(64, "PQN: vector steps per rollout (each of num_envs envs)")
+    num_epochs: int = _static(4, "PQN: passes over each rollout's num_envs x num_steps batch")
+    num_minibatches: int = _static(16, "PQN: minibatches per pass (must divide the rollout)")
     # --- replay --------------------------------------------------------------------------
     capacity: int = _static(100_000, "replay capacity in transitions")
     batch_size: int = _static(128, "transitions per gradient step")
@@ -95,6 +108,12 @@ class Config:
         "channels of 3x3 stride-1 'VALID' conv layers before the MLP, for image observations "
         "[H, W, C] (the MinAtar paper's DQN: [16] with hidden [128]); empty = no conv torso",
     )
+    norm: str = _static(
+        "none",
+        "normalisation after each hidden layer (and conv), before its ReLU: 'none', 'layer' "
+        "(LayerNorm) or 'batch' (BatchNorm: batch statistics while learning, running averages "
+        "when acting; algorithm='pqn' only)",
+    )
     double_q: bool = _static(False, "Double DQN: online net selects, target net evaluates")
     dueling: bool = _static(False, "dueling head: Q = V + A - mean_a A on a shared torso")
     q_network: str = _static(
@@ -106,7 +125,8 @@ class Config:
     loss: str = _static("huber", "TD loss: 'huber' (Nature DQN error clipping) or 'l2' (x^2/2)")
     optimizer: str = _static(
         "adam",
-        "'adam'; 'rmsprop': the Nature/Roderick centered RMSProp (eps inside the sqrt); "
+        "'adam'; 'radam' (rectified Adam, PQN's); 'rmsprop': the Nature/Roderick centered "
+        "RMSProp (eps inside the sqrt); "
         "'rmsprop_torch': PyTorch's centered RMSprop (eps outside the sqrt), as in the MinAtar "
         "paper's DQN",
     )
@@ -120,6 +140,8 @@ class Config:
     eval_every: int = _static(5_000, "env steps between greedy evaluations")
     eval_episodes: int = _static(8, "fresh episodes per greedy evaluation")
     # --- traced hyperparameters ----------------------------------------------------------
+    lam: float = _traced(0.95, "PQN: lambda of the Q(lambda) returns (0: one-step, 1: Monte Carlo)")
+    reward_scale: float = _traced(1.0, "PQN: rewards are multiplied by this for learning")
     lr: float = _traced(3e-3, "learning rate")
     lr_end_fraction: float = _traced(0.1, "final lr as a fraction of lr (linear decay; 1 = off)")
     gamma: float = _traced(0.97, "discount factor")
@@ -136,7 +158,7 @@ class Config:
     rms_momentum: float = _traced(
         0.0, "RMSProp heavy-ball momentum on the scaled gradient (MinAtar's DQN: 0.95)"
     )
-    adam_eps: float = _traced(1e-8, "Adam epsilon (optimizer='adam')")
+    adam_eps: float = _traced(1e-8, "Adam epsilon (optimizer='adam' or 'radam')")
     per_alpha: float = _traced(0.6, "prioritized replay: priority exponent alpha (0 = uniform)")
     per_beta_start: float = _traced(
         0.4, "prioritized replay: initial importance exponent beta, annealed linearly to 1"
@@ -206,6 +228,8 @@ class Config:
 class HyperParams:
     """The traced config fields: a pytree of scalars (or of ``[N]`` arrays for a sweep)."""
 
+    lam: chex.Array
+    reward_scale: chex.Array
     lr: chex.Array
     lr_end_fraction: chex.Array
     gamma: chex.Array
@@ -332,13 +356,29 @@ def validate(cfg: Config) -> None:
         )
     if cfg.capacity // cfg.num_envs < cfg.n_step:
         raise ConfigError(f"n_step ({cfg.n_step}) must be <= capacity // num_envs")
+    if cfg.algorithm not in ALGORITHMS:
+        raise ConfigError(f"algorithm must be one of {list(ALGORITHMS)}, got {cfg.algorithm!r}")
+    if cfg.norm not in NORMS:
+        raise ConfigError(f"norm must be one of {list(NORMS)}, got {cfg.norm!r}")
+    if cfg.norm != "none" and cfg.q_network == "state_action":
+        raise ConfigError("norm needs q_network='per_action' (the Q(s, a) MLP has no norm option)")
+    if cfg.algorithm == "pqn":
+        from purejaxdqn.pqn.checks import validate_pqn  # imports this module
+
+        validate_pqn(cfg)
+    elif cfg.norm == "batch":
+        raise ConfigError("norm='batch' needs algorithm='pqn' (DQN keeps no batch statistics)")
     for name in (
-        "total_steps",
-        "eval_every",
-        "target_period",
-        "train_every",
-        "learning_starts",
-        "per_rebuild_period",
+        ()
+        if cfg.algorithm == "pqn"
+        else (
+            "total_steps",
+            "eval_every",
+            "target_period",
+            "train_every",
+            "learning_starts",
+            "per_rebuild_period",
+        )
     ):
         v = getattr(cfg, name)
         if name == "per_rebuild_period" and not (cfg.prioritized and v):

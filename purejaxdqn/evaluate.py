@@ -59,12 +59,12 @@ def rollout_gymnasium(
     import jax
     import jax.numpy as jnp
 
-    from purejaxdqn.dqn import make_dqn
+    from purejaxdqn.algorithms import make_trainer
     from purejaxdqn.envs.discrete import make_env
 
     config, _ = load_config(run_dir)
     env, env_params = make_env(config)
-    network = make_dqn(config, env, env_params).network
+    network = make_trainer(config, env, env_params).network
     params, num_seeds = _load_params(run_dir, network, env.observation_space(env_params).shape)
     grid = np.asarray(env.actions) if hasattr(env, "actions") else None
     if env_id is None and ":" in config.env:

@@ -1,6 +1,6 @@
 """Optimizers: optax factories for the DQN family.
 
-``make_optimizer`` chains global-norm clipping with Adam or one of two centered RMSProp forms
+``make_optimizer`` chains global-norm clipping with Adam, RAdam or one of two centered RMSProp forms
 built on :func:`scale_by_centered_rms`, all with a linearly decaying learning rate.
 """
 
@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-OPTIMIZERS = ("adam", "rmsprop", "rmsprop_torch")
+OPTIMIZERS = ("adam", "rmsprop", "rmsprop_torch", "radam")
 
 
 class CenteredRmsState(NamedTuple):
@@ -77,7 +77,7 @@ def make_optimizer(
     rms_eps: chex.Numeric = 0.01,
     rms_momentum: chex.Numeric = 0.0,
 ) -> optax.GradientTransformation:
-    """Global-norm clipping, then Adam or centered RMSProp, with a linearly decaying rate.
+    """Global-norm clipping, then Adam, RAdam or centered RMSProp, with a linearly decaying rate.
 
     ``'rmsprop'`` is the Nature DQN / Roderick et al. (2017) form ``g / sqrt(var + eps)``;
     ``'rmsprop_torch'`` is PyTorch's ``RMSprop(centered=True)``, ``g / (sqrt(var) + eps)``.
@@ -90,7 +90,7 @@ def make_optimizer(
       lr_end_fraction: final rate as a fraction of ``lr`` (1 = constant).
       decay_steps: gradient steps over which the rate decays (at least 1 is used).
       max_grad_norm: global-norm clipping threshold (``inf`` = off).
-      adam_eps: Adam's epsilon.
+      adam_eps: Adam's (and RAdam's) epsilon.
       rms_decay: decay of the RMSProp averages.
       rms_eps: RMSProp's epsilon.
       rms_momentum: RMSProp's heavy-ball momentum (0 = none).
@@ -103,6 +103,8 @@ def make_optimizer(
     schedule = optax.linear_schedule(lr, lr * lr_end_fraction, max(decay_steps, 1))
     if name == "adam":
         opt = optax.adam(schedule, eps=adam_eps)
+    elif name == "radam":  # Liu et al. 2020, PQN's optimizer
+        opt = optax.radam(schedule, eps=adam_eps)
     else:
         opt = optax.chain(
             scale_by_centered_rms(rms_decay, rms_eps, eps_in_sqrt=name == "rmsprop"),

@@ -1,4 +1,4 @@
-"""Per-env presets: the config overrides each named env starts from, and solve thresholds."""
+"""Per-env presets: the config overrides each (algorithm, env) starts from; solve thresholds."""
 
 from __future__ import annotations
 
@@ -87,6 +87,54 @@ _MINATAR: dict[str, Any] = {
 MINATAR_GAMES = ("Breakout", "SpaceInvaders", "Asterix", "Freeway", "Seaquest")
 PRESETS.update({f"{game}-MinAtar": dict(_MINATAR) for game in MINATAR_GAMES})
 
+# PQN (algorithm="pqn"), from purejaxql's config/alg/pqn_cartpole.yaml (CartPole-v1 and,
+# with ENV_NAME changed, Acrobot-v1) and pqn_minatar.yaml; README "PQN" lists each difference.
+# Budgets are whole rollouts with 20 evaluations (purejaxql tests every 5% of its updates):
+# 240 rollouts of 32 x 64 (purejaxql: 5e5 // 2048 = 244) and 2440 of 128 x 32 (2441).
+_PQN_CLASSIC: dict[str, Any] = {
+    "algorithm": "pqn",
+    "total_steps": 491_520,
+    "eval_every": 24_576,
+    "num_envs": 32,
+    "num_steps": 64,
+    "num_minibatches": 16,
+    "num_epochs": 4,
+    "hidden": (256, 256),
+    "norm": "layer",
+    "loss": "l2",
+    "optimizer": "radam",
+    "lr": 1e-4,
+    "lr_end_fraction": 0.0,
+    "max_grad_norm": 10.0,
+    "reward_scale": 0.1,
+    "gamma": 0.99,
+    "lam": 0.95,
+    "eps_start": 1.0,
+    "eps_end": 0.2,
+    "exploration_steps": 100_000,
+}
+_PQN_MINATAR: dict[str, Any] = {
+    **_PQN_CLASSIC,
+    "total_steps": 9_994_240,
+    "eval_every": 499_712,
+    "num_envs": 128,
+    "num_steps": 32,
+    "num_minibatches": 32,
+    "num_epochs": 2,
+    "conv": (16,),
+    "hidden": (128,),
+    "lr": 5e-4,
+    "reward_scale": 1.0,
+    "lam": 0.65,
+    "eps_end": 0.05,
+    "exploration_steps": 1_000_000,
+}
+PQN_PRESETS: dict[str, dict[str, Any]] = {
+    "CartPole-v1": {**_PQN_CLASSIC, "env": "CartPole-v1"},
+    "Acrobot-v1": {**_PQN_CLASSIC, "env": "Acrobot-v1"},
+    **{f"{game}-MinAtar": dict(_PQN_MINATAR) for game in MINATAR_GAMES},
+}
+
 # Final greedy return at or above which a seed counts as solved (gymnasium's reward_threshold).
 REWARD_THRESHOLDS: dict[str, float] = {
     "InvertedPendulum-v5": 950.0,
@@ -97,20 +145,45 @@ REWARD_THRESHOLDS: dict[str, float] = {
 }
 
 
+def preset_overrides(env: str, algorithm: str = "dqn") -> dict[str, Any]:
+    """The preset fields of ``(algorithm, env)``.
+
+    DQN: :data:`PRESETS`; PQN: :data:`PQN_PRESETS` (for an env without one: nothing, the
+    defaults, whose budgets then must be given in whole rollouts).
+    """
+    if algorithm == "pqn":
+        return dict(PQN_PRESETS.get(env, {}))
+    return dict(PRESETS.get(env, {}))
+
+
+def eval_granularity(fields: dict[str, Any]) -> Any:
+    """The env steps that ``eval_every`` must be a multiple of, from config ``fields``.
+
+    A vector step of ``num_envs`` (DQN) or a rollout of ``num_envs x num_steps`` (PQN);
+    defaults where ``fields`` has none.
+    """
+    num_envs = fields.get("num_envs", Config.num_envs)
+    if fields.get("algorithm", Config.algorithm) != "pqn":
+        return num_envs
+    num_steps = fields.get("num_steps", Config.num_steps)
+    both_int = all(isinstance(v, int) and not isinstance(v, bool) for v in (num_envs, num_steps))
+    return num_envs * num_steps if both_int else num_envs
+
+
 def preset(env: str, **overrides: Any) -> Config:
     """The preset config for ``env`` (defaults for envs without one) with ``overrides``.
 
-    Without an ``eval_every`` override it is derived from ``total_steps`` as on the command
-    line (:func:`purejaxdqn.config_checks.derived_eval_every`).
+    ``algorithm="pqn"`` among the overrides picks the PQN preset. Without an ``eval_every``
+    override it is derived from ``total_steps`` as on the command line
+    (:func:`purejaxdqn.config_checks.derived_eval_every`).
     """
-    base = dict(PRESETS.get(env, {}))
+    base = preset_overrides(env, overrides.get("algorithm", "dqn"))
     base["env"] = env
     ref_total = base.get("total_steps", Config.total_steps)
     ref_every = base.get("eval_every", Config.eval_every)
     base.update(overrides)
     if "eval_every" not in overrides:
         base["eval_every"] = derived_eval_every(
-            base.get("total_steps", ref_total), base.get("num_envs", Config.num_envs),
-            ref_total, ref_every,
+            base.get("total_steps", ref_total), eval_granularity(base), ref_total, ref_every,
         )  # fmt: skip
     return Config.from_dict(base)

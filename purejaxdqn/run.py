@@ -1,9 +1,10 @@
-"""``python -m purejaxdqn.run``: train DQN on many seeds in one compiled program.
+"""``python -m purejaxdqn.run``: train DQN (or PQN) on many seeds in one compiled program.
 
 Examples::
 
     python -m purejaxdqn.run --seeds 64                       # InvertedPendulum-v5 preset
     python -m purejaxdqn.run --env CartPole-v1 --seeds 16 --lr 3e-4 --out runs/cp
+    python -m purejaxdqn.run --algorithm pqn --env CartPole-v1 --seeds 16  # PQN's preset
     python -m purejaxdqn.run --env InvertedPendulum-v5 --env-backend mjx
     python -m purejaxdqn.run --config runs/cp/config.json     # rerun a run's exact config
     python -m purejaxdqn.run --seeds 64 --checkpoint-every 20000 --out runs/p
@@ -25,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from purejaxdqn import config_checks, metrics, report, tracking
+from purejaxdqn.algorithms import make_trainer
 from purejaxdqn.cli import flags, training
 from purejaxdqn.config import Config, ConfigError
-from purejaxdqn.dqn import make_dqn
 from purejaxdqn.engine.engine import EngineResult
 from purejaxdqn.engine.layout import RunAxis
 from purejaxdqn.engine.loop import Interrupted
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The run's flags: ``--seeds``, ``--config``, ``--resume``, ... and one per config field."""
     p = flags.OneLineArgumentParser(
         prog="python -m purejaxdqn.run",
-        description="Train DQN on many seeds at once: one jax.lax.scan, vmapped over seeds.",
+        description="Train DQN or PQN on many seeds at once: one jax.lax.scan, vmapped over seeds.",
     )
     flags.add_config_flags(p)
     return p
@@ -94,7 +95,7 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
         files.check_run_dir(out, expected_config(config, seeds, seed, every, memory))
         resume = False
     env, env_params = make_env(config)  # an unknown env or action space fails here
-    make_dqn(config, env, env_params)  # a network the env's observations cannot feed, too
+    make_trainer(config, env, env_params)  # a network the env's observations cannot feed, too
     log = tracking.parse_log(args.log)
     return RunRequest(
         config, seeds, seed, out, every, memory, resume, args.quiet, env, env_params, log
@@ -177,7 +178,7 @@ def execute(request: RunRequest) -> int:
         group=out.resolve().name,
     )
     return training.train(
-        lambda progress: make_dqn(config, r.env, r.env_params, progress=progress),
+        lambda progress: make_trainer(config, r.env, r.env_params, progress=progress),
         axis,
         out,
         quiet=r.quiet,

@@ -35,9 +35,9 @@ from typing import Any
 import jax
 
 from purejaxdqn import config_checks, metrics, report, search_space, tracking
+from purejaxdqn.algorithms import make_trainer
 from purejaxdqn.cli import distributed, flags, training
 from purejaxdqn.config import Config, ConfigError
-from purejaxdqn.dqn import make_dqn
 from purejaxdqn.engine.engine import EngineResult
 from purejaxdqn.engine.layout import RunAxis
 from purejaxdqn.engine.loop import Interrupted
@@ -253,7 +253,7 @@ def execute(request: SweepRequest) -> int:
         label=lambda p: f"p{p:03d}/",
     )
     return training.train(
-        lambda progress: make_dqn(config, env, env_params, progress=progress),
+        lambda progress: make_trainer(config, env, env_params, progress=progress),
         axis,
         out,
         quiet=r.quiet,

@@ -156,12 +156,12 @@ def fabricate_run(run_dir: str | os.PathLike[str], config: Any, seeds: int = 2) 
     import jax.numpy as jnp
     import numpy as np
 
-    from purejaxdqn.dqn import make_dqn
+    from purejaxdqn.algorithms import make_trainer
     from purejaxdqn.envs.discrete import make_env
     from purejaxdqn.rundir import files
 
     env, env_params = make_env(config)
-    network = make_dqn(config, env, env_params).network
+    network = make_trainer(config, env, env_params).network
     obs = jnp.zeros((1, *env.observation_space(env_params).shape))
     params = network.init(jax.random.key(0), obs)
     files.save_params(run_dir, jax.tree.map(lambda x: np.stack([x] * seeds), params))

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from purejaxdqn import config as config_lib
 from purejaxdqn import config_checks
 from purejaxdqn.config import Config, ConfigError
-from purejaxdqn.presets import PRESETS
+from purejaxdqn.presets import eval_granularity, preset_overrides
 from purejaxdqn.rundir import files
 
 __all__ = [
@@ -226,7 +226,8 @@ def config_from_args(
 ) -> tuple[Config, int, int, int | None]:
     """The config and run entries of parsed flags.
 
-    Layers, later ones winning: the env's preset (if ``presets``), the ``--config`` file,
+    Layers, later ones winning: the preset of the algorithm and env (if ``presets``;
+    :func:`~purejaxdqn.presets.preset_overrides`), the ``--config`` file,
     the explicit flags. When neither the file nor a flag sets ``eval_every`` it is derived
     from ``total_steps`` (:func:`purejaxdqn.config_checks.derived_eval_every`).
     ``seeds``, ``seed`` and ``checkpoint_every`` come from their flags,
@@ -253,14 +254,15 @@ def config_from_args(
     env = flags.get("env", base.get("env", Config.env))
     if not isinstance(env, str):
         raise ConfigError(f"env must be a string, got {env!r}")
-    preset = PRESETS.get(env, {}) if presets else {}
+    algorithm = flags.get("algorithm", base.get("algorithm", Config.algorithm))
+    preset = preset_overrides(env, algorithm) if presets else {}
     merged = {**preset, **base, **flags, "env": env}
     if presets and "eval_every" not in base and "eval_every" not in flags:
         ref_total = preset.get("total_steps", Config.total_steps)
         ref_every = preset.get("eval_every", Config.eval_every)
         merged["eval_every"] = config_checks.derived_eval_every(
             merged.get("total_steps", ref_total),
-            merged.get("num_envs", Config.num_envs),
+            eval_granularity(merged),
             ref_total,
             ref_every,
         )

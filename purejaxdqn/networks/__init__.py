@@ -7,6 +7,7 @@ from purejaxdqn.networks.modules import (
     StateActionQNetwork,
     Torso,
     dueling_aggregate,
+    normalize,
 )
 
 __all__ = [
@@ -16,5 +17,6 @@ __all__ = [
     "Torso",
     "dueling_aggregate",
     "make_network",
+    "normalize",
     "with_support",
 ]

@@ -19,7 +19,8 @@ def make_network(
     """The Q-network picked by the config: ``apply(params, obs [..., *obs_shape]) -> [..., A]``.
 
     Args:
-      config: the config (``hidden``, ``conv``, ``dueling``, ``q_network``, C51 fields).
+      config: the config (``hidden``, ``conv``, ``norm``, ``dueling``, ``q_network``, C51
+        fields).
       env: the env; for ``q_network='state_action'`` a :class:`~purejaxdqn.envs.Discretize`
         whose grid ``env.actions`` ``[A, d]`` the network scores.
       num_actions: ``A``.
@@ -62,6 +63,7 @@ def make_network(
         num_atoms=config.num_atoms if config.distributional else 0,
         v_min=config.v_min,
         v_max=config.v_max,
+        norm=config.norm,
     )
 
 

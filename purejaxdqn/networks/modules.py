@@ -60,13 +60,15 @@ class Torso(nn.Module):
     Attributes:
       obs_ndim: rank of one observation; the trailing ``obs_ndim`` axes are one observation.
       conv: output channels of each convolution.
+      norm: :func:`normalize` after each convolution, before its ReLU.
     """
 
     obs_ndim: int = 1
     conv: Sequence[int] = ()
+    norm: str = "none"
 
     @nn.compact
-    def __call__(self, obs: jax.Array) -> jax.Array:
+    def __call__(self, obs: jax.Array, train: bool = False) -> jax.Array:
         """Features ``[..., F]`` of observations ``[..., *obs_shape]`` (cast to float32)."""
         x = jnp.asarray(obs, jnp.float32)
         lead = x.shape[: x.ndim - self.obs_ndim]
@@ -75,8 +77,26 @@ class Torso(nn.Module):
                 raise ValueError(f"conv layers need image observations [H, W, C], got {x.shape}")
             x = x.reshape(-1, *x.shape[-3:])
             for channels in self.conv:
-                x = nn.relu(Conv3x3(channels)(x))
+                x = nn.relu(normalize(self.norm, Conv3x3(channels)(x), train))
         return x.reshape(*lead, -1)
+
+
+def normalize(kind: str, x: jax.Array, train: bool) -> jax.Array:
+    """``x [..., F]`` normalised over its features, as PQN does before each ReLU.
+
+    Call it inside a compact module. ``'layer'``: LayerNorm over the last axis (learned scale
+    and bias). ``'batch'``: BatchNorm per feature over every leading axis; with ``train`` it
+    uses the batch's statistics and updates the running averages in the ``batch_stats``
+    collection (apply with ``mutable=["batch_stats"]``), without it the running averages.
+    ``'none'``: ``x``.
+    """
+    if kind == "layer":
+        return nn.LayerNorm()(x)
+    if kind == "batch":
+        return nn.BatchNorm(use_running_average=not train)(x)
+    if kind != "none":
+        raise ValueError(f"norm must be 'none', 'layer' or 'batch', got {kind!r}")
+    return x
 
 
 def dueling_aggregate(value: jax.Array, advantage: jax.Array) -> jax.Array:
@@ -107,6 +127,7 @@ class QNetwork(nn.Module):
         ``linspace(v_min, v_max, K)``; the trainer sets it from the traced ``v_min/v_max``).
       v_min: initial lowest atom (C51).
       v_max: initial highest atom (C51).
+      norm: :func:`normalize` after every hidden layer (and convolution), before its ReLU.
     """
 
     num_actions: int
@@ -117,23 +138,26 @@ class QNetwork(nn.Module):
     num_atoms: int = 0
     v_min: float = -10.0
     v_max: float = 10.0
+    norm: str = "none"
 
     @nn.compact
     def __call__(
-        self, obs: jax.Array, return_logits: bool = False
+        self, obs: jax.Array, return_logits: bool = False, train: bool = False
     ) -> jax.Array | tuple[jax.Array, jax.Array]:
         """Q-values, or for C51 with ``return_logits`` the logits and the support.
 
         Args:
           obs: observations, shape ``[..., *obs_shape]``.
           return_logits: C51 only: return ``(logits [..., A, K], z [K])``.
+          train: BatchNorm only: normalise with the batch's statistics (and update the
+            running averages) instead of the running averages.
 
         Returns:
           Q-values, shape ``[..., A]`` (C51: ``sum_k softmax(logits)_k z_k``).
         """
-        x = Torso(self.obs_ndim, self.conv, name="torso")(obs)
+        x = Torso(self.obs_ndim, self.conv, self.norm, name="torso")(obs, train)
         for width in self.hidden:
-            x = nn.relu(nn.Dense(width)(x))
+            x = nn.relu(normalize(self.norm, nn.Dense(width)(x), train))
         k = max(self.num_atoms, 1)
         if not self.dueling:
             out = nn.Dense(self.num_actions * k)(x)

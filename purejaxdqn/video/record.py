@@ -137,11 +137,11 @@ def _film(
     """Rolls the chosen seeds' episodes out, films them, writes ``videos.json``."""
     import jax
 
-    from purejaxdqn.dqn import make_dqn
+    from purejaxdqn.algorithms import make_trainer
     from purejaxdqn.video.rollout import make_recorder
 
     chosen = jax.tree.map(lambda leaf: leaf[np.asarray(seeds)], params)
-    network = make_dqn(config, env, env_params).network
+    network = make_trainer(config, env, env_params).network
     record = make_recorder(env, env_params, network.apply)  # type: ignore[arg-type]
     t0 = time.perf_counter()
     out = record(chosen, episode_keys(key_seed, seeds, episodes))
