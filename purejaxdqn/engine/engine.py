@@ -143,10 +143,12 @@ def plan(
 
     Raises:
       ConfigError: if even one run per device, or the outputs on the host, do not fit, or
-        a run would never update (``learning_starts >= total_steps``).
+        a DQN run would never update (``learning_starts >= total_steps``).
     """
     config = axis.configs[0]
-    if config.learning_starts >= config.total_steps:  # legal for tests of acting; not to run
+    # DQN learns after a replay warm-up (PQN from its first rollout). Legal for tests of
+    # acting; never what a run wants.
+    if config.algorithm == "dqn" and config.learning_starts >= config.total_steps:
         raise ConfigError(
             f"learning_starts ({config.learning_starts}) must be < total_steps "
             f"({config.total_steps}): the run would never update"
