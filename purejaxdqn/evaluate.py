@@ -221,13 +221,24 @@ def build_parser() -> flags.OneLineArgumentParser:
         "--env", type=str, default=None, help="gymnasium env id (default: the run's env)"
     )
     video = parser.add_argument_group("videos (written to RUN_DIR/videos/)")
-    video.add_argument("--video", action="store_true", help="render videos instead")
+    video.add_argument("--video", action="store_true", help="render videos instead (default: off)")
     video.add_argument("--video-seeds", type=_int_list, default=[0], help="e.g. 0,3 (default 0)")
-    video.add_argument("--video-episodes", type=int, default=1, help="episodes per video")
-    video.add_argument("--video-format", default="mp4", help="mp4, gif or mp4,gif")
-    video.add_argument("--video-fps", type=float, default=None, help="default: real time")
-    video.add_argument("--video-size", type=_size, default=None, help="WIDTHxHEIGHT")
-    video.add_argument("--video-key", type=int, default=0, help="PRNG seed of the episodes")
+    video.add_argument(
+        "--video-episodes", type=int, default=1, help="episodes per video (default 1)"
+    )
+    video.add_argument("--video-format", default="mp4", help="mp4, gif or mp4,gif (default mp4)")
+    video.add_argument(
+        "--video-fps", type=float, default=None, help="frames per second (default: real time)"
+    )
+    video.add_argument(
+        "--video-size",
+        type=_size,
+        default=None,
+        help="WIDTHxHEIGHT (default: 480x320 for the pendulum, 16 px per MinAtar cell)",
+    )
+    video.add_argument(
+        "--video-key", type=int, default=0, help="PRNG seed of the episodes (default 0)"
+    )
     return parser
 
 
