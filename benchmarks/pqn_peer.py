@@ -135,7 +135,7 @@ def run_ours(seeds: int, timeout: float) -> dict[str, Any]:
             raise RuntimeError(f"exit {proc.returncode}: {_tail(proc.stderr)}")
         s = json.loads(Path(tmp, "run", "summary.json").read_text())
     return {
-        "command": shlex.join(cmd[:3] + cmd[5:]),
+        "command": shlex.join(cmd[:3] + cmd[6:]),
         "compile_s": s["compile_seconds"],
         "wall_s": s["compile_seconds"] + s["train_seconds"],
         "final_returns": s["final_return_per_seed"],
@@ -222,6 +222,15 @@ def write(out_dir: Path, payload: dict[str, Any], seeds: int) -> str:
         f"```\n{payload['command']}\n```\n\n"
         + ("" if payload["finished"] else "**Unfinished: stopped before all measurements.**\n\n")
         + markdown(rows, seeds)
+        + "\n| repeat | tool | compile s | wall s | env-steps/s | process CPU s | final IQM "
+        "| load before → after |\n|---:|---|---:|---:|---:|---:|---:|---|\n"
+        + "".join(
+            f"| {r['repeat']} | {r['tool']} | {r['compile_s']:.1f} | {r['wall_s']:.1f} "
+            f"| {r['sps']:,.0f} | {_rng([r['process_cpu_s']] if r.get('process_cpu_s') else [])} "
+            f"| {r['final_iqm']:.1f} | {r['load_before']:.1f} → {r['load_after']:.1f} |\n"
+            for r in payload["records"]
+            if r.get("ok")
+        )
         + "\nRanges are min–max over the A B repeats; ratios are paired per repeat. "
         f"1-minute load during the measurements: {min(loads, default=float('nan')):.1f}–"
         f"{max(loads, default=float('nan')):.1f} on {os.cpu_count()} CPUs (shared). "
