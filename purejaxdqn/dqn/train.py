@@ -22,21 +22,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxdqn import acting, metrics
+from purejaxdqn import acting
 from purejaxdqn import replay as replay_lib
 from purejaxdqn.config import Config, ConfigError, HyperParams
 from purejaxdqn.dqn.learner import make_learn_phase, make_optimizer
 from purejaxdqn.dqn.loop import epsilon_at, make_period
 from purejaxdqn.dqn.state import (
-    EVAL_STREAM,
     INIT_STREAM,
     TrainOutput,
     TrainState,
-    stream_key,
 )
 from purejaxdqn.envs.discrete import make_env
 from purejaxdqn.envs.protocol import Environment
 from purejaxdqn.envs.spaces import Discrete
+from purejaxdqn.eval_rows import make_eval_rows
 from purejaxdqn.networks import make_network, with_support
 from purejaxdqn.types import EnvParams, Params, PRNGKey
 
@@ -148,12 +147,9 @@ def make_dqn(
 
     period_fn = make_period(config, env_params, act, learn_phase, buffer, v_step)
 
-    def evaluation_row(state: TrainState, period: jax.Array, stats: metrics.PeriodStats) -> Row:
-        returns = greedy_returns(state.params, stream_key(state.key, EVAL_STREAM, period))
-        row = metrics.metrics_row(period * config.eval_every, returns, stats)
-        if progress is not None:
-            jax.debug.callback(progress, row["env_steps"], row["eval_return"])
-        return row
+    evaluation_row, start_row = make_eval_rows(
+        config.eval_every, greedy_returns, epsilon_at, progress
+    )
 
     def train_periods(
         state: TrainState, hp: HyperParams, periods: jax.Array
@@ -166,9 +162,7 @@ def make_dqn(
 
     def start(key: PRNGKey, hp: HyperParams) -> tuple[TrainState, Row]:
         state = init(key, hp)
-        zero = jnp.int32(0)
-        returns = greedy_returns(state.params, stream_key(key, EVAL_STREAM, zero))
-        return state, metrics.metrics_row(zero, returns, metrics.zero_stats(epsilon_at(hp, 0.0)))
+        return state, start_row(key, state.params, hp)
 
     return DQN(
         config=config,

@@ -28,7 +28,6 @@ from purejaxdqn.config import Config, ConfigError, HyperParams
 from purejaxdqn.dqn.state import (
     ACT_STREAM,
     ENV_STREAM,
-    EVAL_STREAM,
     INIT_STREAM,
     LEARN_STREAM,
     stream_key,
@@ -36,6 +35,7 @@ from purejaxdqn.dqn.state import (
 from purejaxdqn.envs.discrete import make_env
 from purejaxdqn.envs.protocol import Environment
 from purejaxdqn.envs.spaces import Discrete
+from purejaxdqn.eval_rows import make_eval_rows
 from purejaxdqn.networks import make_network
 from purejaxdqn.pqn.learner import (
     LearnFn,
@@ -204,12 +204,9 @@ def make_pqn(
         )
         return (state, hp, stats), None
 
-    def evaluation_row(state: PQNState, period: jax.Array, stats: metrics.PeriodStats) -> Row:
-        returns = greedy_returns(state.params, stream_key(state.key, EVAL_STREAM, period))
-        row = metrics.metrics_row(period * config.eval_every, returns, stats)
-        if progress is not None:
-            jax.debug.callback(progress, row["env_steps"], row["eval_return"])
-        return row
+    evaluation_row, start_row = make_eval_rows(
+        config.eval_every, greedy_returns, epsilon_at, progress
+    )
 
     def train_periods(state: PQNState, hp: HyperParams, periods: jax.Array) -> tuple[PQNState, Row]:
         def one_period(state: PQNState, period: jax.Array) -> tuple[PQNState, Row]:
@@ -222,9 +219,7 @@ def make_pqn(
 
     def start(key: PRNGKey, hp: HyperParams) -> tuple[PQNState, Row]:
         state = init(key, hp)
-        zero = jnp.int32(0)
-        returns = greedy_returns(state.params, stream_key(key, EVAL_STREAM, zero))
-        return state, metrics.metrics_row(zero, returns, metrics.zero_stats(epsilon_at(hp, 0.0)))
+        return state, start_row(key, state.params, hp)
 
     return PQN(
         config=config,
