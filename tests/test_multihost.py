@@ -86,13 +86,10 @@ def test_a_dead_process_ends_the_other_with_one_line(tmp_path, cache):
             if p.poll() is None:
                 p.kill()
             p.communicate()
-    # Bounded, no hang: our one line when the loss surfaces in an exchange (exit 1), else
-    # JAX's coordinator ends the process after the heartbeat timeout (SIGABRT, its message).
-    ours = "error: distributed: process 0 lost another process ("
-    if first.returncode == 1:
-        assert err.strip().splitlines()[-1].startswith(ours), err[-3000:]
-    else:
-        assert first.returncode == -signal.SIGABRT, err[-3000:]
-        assert "another task died" in err, err[-3000:]
-    assert "Traceback" not in err, err[-3000:]
-    assert waited < 120
+    # Our one line, exit 1: from the lost exchange, or from the watchdog that sees no
+    # heartbeat of process 1 (it fires before JAX's own abort with a C++ stack).
+    assert first.returncode == 1, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: distributed: process 0 lost "), err[-3000:]
+    assert "Traceback" not in err and "another task died" not in err, err[-3000:]
+    assert waited < 60

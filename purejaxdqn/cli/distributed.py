@@ -12,9 +12,10 @@ processes and each one's id::
 engine shards the run axis over every process's devices; process 0 writes the run
 directory. On CPU the processes exchange results through Gloo. If a process dies, the others
 stop with one line (exit 1) instead of waiting: a peer's closed connection ends the next
-exchange at once. A process that is not exchanging then (e.g. still compiling) is ended by
-JAX itself once the coordinator declares the peer dead, after :data:`HEARTBEAT_SECONDS`
-(with JAX's own message and a C++ stack: this jaxlib cannot take a Python callback there).
+exchange at once, and a watchdog thread (:func:`start_watchdog`) that sees no heartbeat of a
+peer in the coordinator's key-value store for :data:`WATCHDOG_SECONDS` ends a process that is
+not exchanging (e.g. compiling, or waiting in a gather). It fires well before JAX's own
+:data:`HEARTBEAT_SECONDS`, after which JAX would abort with a C++ stack.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ from purejaxdqn.config import ConfigError
 HEARTBEAT_SECONDS = 20
 #: Seconds ``initialize`` waits for every process to connect.
 CONNECT_SECONDS = 120
+#: Seconds without a peer's heartbeat (one a second) after which a process stops with one
+#: line; under :data:`HEARTBEAT_SECONDS`, so it comes before JAX's abort.
+WATCHDOG_SECONDS = 10.0
+_ALIVE = "purejaxdqn/alive/"
 
 T = TypeVar("T")
 
@@ -81,6 +86,55 @@ def initialize(args: argparse.Namespace) -> None:
         )
     except Exception as e:
         raise ConfigError(f"distributed: {_first_line(e)}") from None
+    start_watchdog()
+
+
+def start_watchdog(period: float = 1.0, timeout: float = WATCHDOG_SECONDS) -> None:
+    """Starts a daemon thread that beats for this process and watches the others'.
+
+    Every ``period`` seconds it writes its beat count under ``purejaxdqn/alive/<id>`` in the
+    coordination service's key-value store and reads every peer's. A peer whose count has not
+    changed for ``timeout`` seconds, or a coordinator that cannot be reached, ends this
+    process with one line on stderr and exit 1 (at once: JAX's shutdown would wait for the
+    dead peer). Nothing happens with one process.
+    """
+    import threading
+    import time
+
+    import jax
+    from jax._src import distributed as jax_distributed  # the coordination client
+
+    client = jax_distributed.global_state.client
+    if client is None or jax.process_count() == 1:
+        return
+    me, peers = (
+        jax.process_index(),
+        [p for p in range(jax.process_count()) if p != jax.process_index()],
+    )
+
+    def lost(what: str) -> None:
+        print(f"error: distributed: process {me} lost {what}", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    def beat() -> None:
+        count, seen = 0, {p: (None, time.monotonic()) for p in peers}
+        while True:
+            count += 1
+            try:
+                client.key_value_set(f"{_ALIVE}{me}", str(count), allow_overwrite=True)
+                beats = dict(client.key_value_dir_get(_ALIVE))
+            except Exception as e:  # the coordinator (process 0) is gone
+                lost(f"the coordinator ({_first_line(e)})")
+            now = time.monotonic()
+            for p in peers:
+                value = beats.get(f"{_ALIVE}{p}")
+                if value != seen[p][0]:
+                    seen[p] = (value, now)
+                elif now - seen[p][1] > timeout:
+                    lost(f"process {p}: no heartbeat for {timeout:g} s (it died or hangs)")
+            time.sleep(period)
+
+    threading.Thread(target=beat, name="purejaxdqn-watchdog", daemon=True).start()
 
 
 def _first_line(e: BaseException) -> str:
