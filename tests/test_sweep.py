@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import pytest
 from chain_env import Chain
-from tiny_run import CHAIN_FLAGS, TESTS_DIR, compilation_cache_env, python
+from tiny_run import CHAIN_FLAGS, TESTS_DIR, compilation_cache_env, python, signal_when
 
 from purejaxdqn import envs, load_params, report, search_space, sweep
 from purejaxdqn.cli.flags import config_from_args
@@ -29,6 +29,7 @@ from purejaxdqn.dqn import make_dqn, make_train
 from purejaxdqn.engine import layout as layout_lib
 from purejaxdqn.engine.engine import execute
 from purejaxdqn.engine.layout import RunAxis
+from purejaxdqn.engine.loop import PAUSE_ENV
 from purejaxdqn.rundir import files, plots
 from purejaxdqn.stats import iqm
 
@@ -397,13 +398,19 @@ _CHAIN_SWEEP = (
 
 
 @pytest.fixture(scope="module")
-def resumed(tmp_path_factory):
+def sweep_cache(tmp_path_factory) -> dict[str, str]:
+    """One compilation cache for the subprocess sweeps below (the same programs)."""
+    return compilation_cache_env(tmp_path_factory.mktemp("jax-cache"))
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory, sweep_cache):
     """The grouped sweep with a checkpoint after every eval period (5 saves: g0000-p000001,
     g0001-p000000, g0001-p000001, g0002-p000000, g0002-p000001), killed after the 2nd save
     (a group boundary), resumed and killed after its 1st save (mid-group), resumed to the end.
     """
     out = tmp_path_factory.mktemp("resumed") / "sweep"
-    cache = compilation_cache_env(tmp_path_factory.mktemp("jax-cache"))
+    cache = sweep_cache
     run = lambda *args, fault=None: python("-c", _CHAIN_SWEEP, *args, fault=fault, env=cache)
     argv = [*FLAGS, "--seeds", str(SEEDS), "--grid", *GRID, "--out", str(out)]
     argv += ["--max-memory-gb", repr(limit_gb(2.5)), "--checkpoint-every", "200"]
@@ -458,6 +465,35 @@ def test_sweep_killed_at_a_group_boundary_and_mid_group_resumes_identically(resu
 
     again = steps["again"]
     assert again.returncode == 0 and "already complete" in again.stderr
+
+
+def test_sweep_sigint_saves_what_it_reached_and_resumes_identically(
+    cli_grouped, sweep_cache, tmp_path
+):
+    reference, _, _ = cli_grouped
+    out = tmp_path / "sweep"
+    env = {**sweep_cache, PAUSE_ENV: "1"}  # 1 s between chunks: the signal lands mid-run
+    argv = [*FLAGS, "--seeds", str(SEEDS), "--grid", *GRID, "--out", str(out)]
+    argv += ["--max-memory-gb", repr(limit_gb(2.5))]
+    code, err, waited = signal_when(["-c", _CHAIN_SWEEP, *argv], "; training", env=env)
+    assert code == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("SIGINT: stopped at env step ") and last.endswith(
+        f"resume with: python -m purejaxdqn.sweep --resume {out}"
+    ), err
+    assert 0 <= waited < 30
+    summary = json.loads((out / report.SWEEP_SUMMARY_FILE).read_text())
+    assert summary["interrupted"] is True and not files.is_complete(out)
+    assert (out / "points" / "000" / "metrics.csv").is_file()  # the first group's rows so far
+    done = python("-c", _CHAIN_SWEEP, "--resume", str(out), "--quiet", env=env)
+    assert done.returncode == 0, done.stderr
+    assert (out / report.SWEEP_CSV_FILE).read_bytes() == (
+        reference / report.SWEEP_CSV_FILE
+    ).read_bytes()
+    for point in range(2):
+        for name in ("metrics.csv", "params.msgpack"):
+            got = (out / "points" / f"{point:03d}" / name).read_bytes()
+            assert got == (reference / "points" / f"{point:03d}" / name).read_bytes(), name
 
 
 @pytest.mark.parametrize(
