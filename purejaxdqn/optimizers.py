@@ -6,7 +6,7 @@ built on :func:`scale_by_centered_rms`, all with a linearly decaying learning ra
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -112,3 +112,25 @@ def make_optimizer(
             optax.scale_by_learning_rate(schedule),
         )
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), opt)
+
+
+def optimizer_from_config(config: Any, hp: Any, decay_steps: int) -> optax.GradientTransformation:
+    """:func:`make_optimizer` of ``config.optimizer`` with the traced fields of ``hp``.
+
+    Args:
+      config: a :class:`~purejaxdqn.config.Config` (its ``optimizer`` name).
+      hp: its :class:`~purejaxdqn.config.HyperParams` (lr, decay, clipping, eps, ...).
+      decay_steps: the gradient steps over which the learning rate decays (the algorithm's
+        count for the whole run).
+    """
+    return make_optimizer(
+        config.optimizer,
+        lr=hp.lr,
+        lr_end_fraction=hp.lr_end_fraction,
+        decay_steps=decay_steps,
+        max_grad_norm=hp.max_grad_norm,
+        adam_eps=hp.adam_eps,
+        rms_decay=hp.rms_decay,
+        rms_eps=hp.rms_eps,
+        rms_momentum=hp.rms_momentum,
+    )

@@ -30,17 +30,7 @@ LossFn = Callable[[Params], tuple[jax.Array, tuple[jax.Array, jax.Array]]]
 
 def make_optimizer(config: Config, hp: HyperParams) -> optax.GradientTransformation:
     """The config's optimizer, its rate decaying over the run's gradient steps."""
-    return optimizers.make_optimizer(
-        config.optimizer,
-        lr=hp.lr,
-        lr_end_fraction=hp.lr_end_fraction,
-        decay_steps=num_updates(config),
-        max_grad_norm=hp.max_grad_norm,
-        adam_eps=hp.adam_eps,
-        rms_decay=hp.rms_decay,
-        rms_eps=hp.rms_eps,
-        rms_momentum=hp.rms_momentum,
-    )
+    return optimizers.optimizer_from_config(config, hp, decay_steps=num_updates(config))
 
 
 def _taken_mean(q: jax.Array, action: jax.Array) -> jax.Array:

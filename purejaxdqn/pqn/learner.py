@@ -44,17 +44,7 @@ def num_gradient_steps(config: Config) -> int:
 
 def make_optimizer(config: Config, hp: HyperParams) -> optax.GradientTransformation:
     """The config's optimizer (PQN's presets: RAdam), its rate decaying over the run."""
-    return optimizers.make_optimizer(
-        config.optimizer,
-        lr=hp.lr,
-        lr_end_fraction=hp.lr_end_fraction,
-        decay_steps=num_gradient_steps(config),
-        max_grad_norm=hp.max_grad_norm,
-        adam_eps=hp.adam_eps,
-        rms_decay=hp.rms_decay,
-        rms_eps=hp.rms_eps,
-        rms_momentum=hp.rms_momentum,
-    )
+    return optimizers.optimizer_from_config(config, hp, decay_steps=num_gradient_steps(config))
 
 
 def minibatch_schedule(
