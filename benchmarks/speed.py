@@ -60,6 +60,20 @@ WORKLOADS: dict[str, list[str]] = {
 }  # fmt: skip
 
 
+# Flags renamed since the default baseline (97aec68): this checkout's name -> the baseline's.
+BASELINE_RENAMES = {("--loss", "l2"): ("--loss", "mse")}
+
+
+def for_baseline(flags: list[str]) -> list[str]:
+    """``flags`` with the values the baseline spells differently (:data:`BASELINE_RENAMES`)."""
+    out = list(flags)
+    for i in range(len(out) - 1):
+        new = BASELINE_RENAMES.get((out[i], out[i + 1]))
+        if new is not None:
+            out[i], out[i + 1] = new
+    return out
+
+
 def _proc_cpu(pid: int) -> float | None:
     """CPU seconds of ``pid`` (all threads, waited-for children included), None if gone."""
     try:
@@ -352,6 +366,8 @@ def main() -> int:
                         if xla is not None:
                             extra["XLA_FLAGS"] = xla
                         flags = WORKLOADS[name] + args.extra.split()
+                        if label == "baseline":
+                            flags = for_baseline(flags)
                         r = run_workload(code, flags, out, extra)
                         results[name][label].append(r)
                         print(f"{name} {label} #{rep}: {json.dumps(r)}", flush=True)

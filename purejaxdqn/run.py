@@ -27,7 +27,7 @@ from typing import Any
 
 from purejaxdqn import config_checks, metrics, report, tracking
 from purejaxdqn.algorithms import make_trainer
-from purejaxdqn.cli import flags, training
+from purejaxdqn.cli import cpu_devices, flags, training
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.engine.engine import EngineResult
 from purejaxdqn.engine.layout import RunAxis
@@ -114,10 +114,16 @@ def expected_config(
     return {**config.to_dict(), **files.run_entries(seeds, seed, every, memory)}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; returns the exit code (2 for any bad input, with one line)."""
+def main(argv: Sequence[str] | None = None, *, default_cpu_devices: str | None = None) -> int:
+    """The command line; returns the exit code (2 for any bad input, with one line).
+
+    ``default_cpu_devices`` applies when ``--cpu-devices`` is not given (see
+    :mod:`purejaxdqn.cli.cpu_devices`); ``None`` leaves JAX's devices as they are unless
+    ``$PUREJAXDQN_CPU_DEVICES`` is set. ``python -m purejaxdqn.run`` passes ``"auto"``.
+    """
     try:
         args = build_parser().parse_args(argv)
+        cpu_devices.configure_from_args(args, default_cpu_devices)
         return execute(request_from_args(args))
     except KeyboardInterrupt:  # before training started (its own handler takes over there)
         print("interrupted before training: nothing was written", file=sys.stderr)
@@ -196,4 +202,4 @@ def execute(request: RunRequest) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(main())
+    sys.exit(main(default_cpu_devices="auto"))

@@ -36,9 +36,9 @@ import jax
 
 from purejaxdqn import config_checks, metrics, report, search_space, tracking
 from purejaxdqn.algorithms import make_trainer
-from purejaxdqn.cli import distributed, flags, training
+from purejaxdqn.cli import cpu_devices, distributed, flags, training
 from purejaxdqn.config import Config, ConfigError
-from purejaxdqn.engine.engine import EngineResult
+from purejaxdqn.engine.engine import EngineResult, default_devices
 from purejaxdqn.engine.layout import RunAxis
 from purejaxdqn.engine.loop import Interrupted
 from purejaxdqn.envs.discrete import make_env
@@ -180,10 +180,15 @@ def new_request(args: argparse.Namespace) -> SweepRequest:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; returns the exit code (2 and one line on stderr for bad input)."""
+def main(argv: Sequence[str] | None = None, *, default_cpu_devices: str | None = None) -> int:
+    """The command line; returns the exit code (2 and one line on stderr for bad input).
+
+    ``default_cpu_devices`` is as in :func:`purejaxdqn.run.main`; ``python -m
+    purejaxdqn.sweep`` passes ``"auto"``.
+    """
     try:
         args = build_parser().parse_args(argv)
+        cpu_devices.configure_from_args(args, default_cpu_devices)
         distributed.initialize(args)  # several processes: join first (env lookups compute)
         request = resume_request(args) if args.resume is not None else new_request(args)
         search_space.point_configs(request.config, request.points)  # every point valid
@@ -209,7 +214,7 @@ def execute(request: SweepRequest) -> int:
         return 0
     configs = search_space.point_configs(config, points)
     env, env_params = make_env(config)  # a bad env is a one-line error, nothing written
-    devices = jax.devices()
+    devices = default_devices(len(points) * seeds)
     command = f"python -m purejaxdqn.sweep --resume {out}"
 
     def prepare(_: Any) -> None:  # the sweep fits: only now is anything written or said
@@ -291,4 +296,4 @@ def _write_results(r: SweepRequest, axis: RunAxis, result: EngineResult, platfor
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(main())
+    sys.exit(main(default_cpu_devices="auto"))

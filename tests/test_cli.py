@@ -30,7 +30,9 @@ def _run(*args: str, cwd=None):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    proc = _run("-m", "purejaxdqn.run", *TINY, "--out", str(out))
+    # One device: the reference of the sharded run below (the command line's default is one
+    # CPU device per core, tests/test_cpu_devices.py).
+    proc = _run("-m", "purejaxdqn.run", *TINY, "--cpu-devices", "1", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     return out, proc
 
@@ -123,10 +125,10 @@ def test_config_file_of_a_run_reruns_it_exactly(run_dir):
 
 
 # ---------------------------------------------------------------------------------------
-# Devices: the run's seeds sharded over 4 virtual CPU devices give the 1-device run.
+# Devices: the run's seeds sharded over virtual CPU devices give the 1-device run.
 
 
-def test_run_shards_seeds_over_four_devices(run_dir, tmp_path):
+def test_run_shards_seeds_over_the_devices_it_needs(run_dir, tmp_path):
     one, _ = run_dir
     four = tmp_path / "four"
     worker = TESTS_DIR / "sweep_devices_worker.py"
@@ -135,11 +137,12 @@ def test_run_shards_seeds_over_four_devices(run_dir, tmp_path):
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     info = json.loads(lines[-1][len("RESULT ") :])
     assert info["rc"] == 0 and info["devices"] == 4 and info["arrays"] > 0
-    # 2 seeds padded to 4 runs, one per device; nothing replicated.
-    assert info["device_sets"] == [4] and not info["fully_replicated"]
-    assert info["global_rows"] == [4] and info["shard_rows"] == [1]
+    # 2 seeds on 2 of the 4 devices (not padded to 4 runs), one per device; nothing
+    # replicated. (Padding: the 4-device sweep test, 6 runs on 4 devices.)
+    assert info["device_sets"] == [2] and not info["fully_replicated"]
+    assert info["global_rows"] == [2] and info["shard_rows"] == [1]
     summary = json.loads((four / "summary.json").read_text())
-    assert summary["devices"] == 4 and summary["groups"] == 1
+    assert summary["devices"] == 2 and summary["groups"] == 1
     assert files.is_complete(four)
     assert json.loads((four / "config.json").read_text()) == json.loads(
         (one / "config.json").read_text()

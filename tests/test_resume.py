@@ -20,6 +20,7 @@ from tiny_run import (
 )
 
 from purejaxdqn import envs, load_params, report, run
+from purejaxdqn.cli.cpu_devices import available_cores
 from purejaxdqn.config import Config
 from purejaxdqn.dqn import make_dqn, make_train
 from purejaxdqn.engine.engine import execute
@@ -69,7 +70,10 @@ def test_sigkill_mid_run_and_during_a_checkpoint_write_then_resume(uninterrupted
     meta = Checkpointer.read_meta(ckpts / "g0000-p000001")
     assert meta["format_version"] == FORMAT_VERSION and meta["has_state"]
     assert (meta["group"], meta["next_period"], meta["seeds"]) == (0, 1, 2)
-    assert meta["layout"] == {"groups": 1, "runs_per_group": 2, "devices": 1}
+    # The command line's one CPU device per core (purejaxdqn.cli.cpu_devices); the resumes
+    # below follow the checkpoint's count.
+    devices = min(2, available_cores())
+    assert meta["layout"] == {"groups": 1, "runs_per_group": 2, "devices": devices}
 
     # 2. Resume, and SIGKILL in the middle of writing the next checkpoint (data written,
     #    not yet committed): the committed one must stay usable.

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from purejaxdqn import config as config_lib
 from purejaxdqn import config_checks
+from purejaxdqn.cli import cpu_devices
 from purejaxdqn.config import Config, ConfigError
 from purejaxdqn.presets import eval_granularity, preset_overrides
 from purejaxdqn.rundir import files
@@ -137,8 +138,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """Add the run flags and one flag per config field to ``parser``.
 
     The run flags are ``--seeds``, ``--seed``, ``--out``, ``--config``, ``--quiet``,
-    ``--checkpoint-every``, ``--resume`` and ``--log``; each config field ``name`` gets ``--name``
-    (underscores as dashes, ``dest`` the field name) in a group of its own. Every flag but
+    ``--checkpoint-every``, ``--resume``, ``--log`` and ``--cpu-devices``; each config field
+    ``name`` gets ``--name`` (underscores as dashes, ``dest`` the field name) in a group of
+    its own. Every flag but
     ``--quiet`` defaults to ``None`` (not given), and its help states the real default
     once.
 
@@ -193,6 +195,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         help="also stream the metrics to dashboards: tensorboard, wandb or both, comma-"
         "separated (metrics.csv and the JSON files are always written)",
     )
+    cpu_devices.add_flag(p)
     group = p.add_argument_group(
         "config fields (defaults: the env's preset, else those shown; an unset eval_every is "
         "the preset's if it divides total_steps, else the divisor of total_steps giving about "

@@ -185,7 +185,7 @@ def execute(
     Args:
       build: ``build(progress_fn) -> trainer`` (the callback goes into the program).
       axis: points x seeds.
-      devices: devices to shard the runs over (default ``jax.devices()``).
+      devices: devices to shard the runs over (default :func:`default_devices`).
       max_memory_bytes: memory limit per device (default: the device's).
       segment_periods: eval periods per compiled call of ``train_periods`` (must divide
         ``num_evals``). Calls are queued in chunks of about
@@ -223,7 +223,7 @@ def execute(
             f"checkpoints every {checkpoint_periods} eval periods are not a multiple of the "
             f"segment ({segment})"
         )
-    devices = list(jax.devices() if devices is None else devices)
+    devices = default_devices(axis.runs) if devices is None else list(devices)
     trainer = build(progress)
     layout = plan(trainer, axis, devices, max_memory_bytes)
     programs = make_programs(trainer, devices, axis.points > 1)
@@ -275,6 +275,18 @@ def execute(
         trained_env_steps=loop.trained_periods * config.eval_every,
         resumed=snap is not None,
     )
+
+
+def default_devices(runs: int) -> list[Any]:
+    """``jax.devices()``, in one process no more of them than ``runs``.
+
+    Fewer runs than devices would otherwise be padded with copies of the last run (a 1-seed
+    run on a host split into one CPU device per core would train the seed once per core).
+    """
+    devices = list(jax.devices())
+    if jax.process_count() == 1:
+        devices = devices[: max(1, runs)]
+    return devices
 
 
 def _merge(done: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
