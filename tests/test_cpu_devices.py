@@ -39,27 +39,26 @@ def _devices_line(stderr: str) -> str:
 
 
 def test_command_line_shards_over_cpu_devices_and_never_pads_one_seed(tmp_path):
-    args = [*tiny_pendulum_args(400), "--quiet"]
-    two = python("-m", "purejaxdqn.run", *args, "--cpu-devices", "2", "--out", str(tmp_path / "a"))
+    def run(name: str, *flags: str, env: dict[str, str] | None = None):
+        out = str(tmp_path / name)
+        args = [*tiny_pendulum_args(400), "--quiet", *flags, "--out", out]
+        return python("-m", "purejaxdqn.run", *args, env=env)
+
+    two = run("a", "--cpu-devices", "2")
     assert two.returncode == 0, two.stderr[-2000:]
     assert "compiling 2 runs per call on 2 cpu device(s)" in _devices_line(two.stderr)
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["devices"] == 2
     # One seed on a host split in two: one device, not the seed trained twice.
-    one = python(
-        "-m", "purejaxdqn.run", *args, "--seeds", "1", "--out", str(tmp_path / "b"),
-        env={"PUREJAXDQN_CPU_DEVICES": "2"},
-    )  # fmt: skip
+    one = run("b", "--seeds", "1", env={"PUREJAXDQN_CPU_DEVICES": "2"})
     assert one.returncode == 0, one.stderr[-2000:]
     assert "compiling 1 runs per call on 1 cpu device(s)" in _devices_line(one.stderr)
     # The user's XLA_FLAGS win over --cpu-devices.
-    own = python(
-        "-m", "purejaxdqn.run", *args, "--cpu-devices", "2", "--out", str(tmp_path / "c"),
-        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=1"},
-    )  # fmt: skip
+    flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    own = run("c", "--cpu-devices", "2", env=flags)
     assert own.returncode == 0, own.stderr[-2000:]
     assert "on 1 cpu device(s)" in _devices_line(own.stderr)
-    bad = python("-m", "purejaxdqn.run", *args, "--cpu-devices", "0", "--out", str(tmp_path / "d"))
+    bad = run("d", "--cpu-devices", "0")
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "error: --cpu-devices must be 'auto' or an integer >= 1, got '0'"
     ]
