@@ -181,3 +181,17 @@ def test_fuzz_config_files_run_or_exit_2_with_one_line(tmp_path, capsys, no_trai
     else:
         assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: "), (text, lines)
         assert not out.exists()
+
+
+@pytest.mark.parametrize("algorithm", ["dqn", "pqn"])
+def test_trainers_refuse_a_continuous_action_space_in_one_line(algorithm):
+    from purejaxdqn import envs
+    from purejaxdqn.algorithms import make_trainer
+
+    env, params = envs.make("InvertedPendulum-v5")  # Box actions, not discretized
+    sizes = {"eval_every": 4096, "total_steps": 8192} if algorithm == "pqn" else {}
+    config = config_lib.Config(algorithm=algorithm, env="InvertedPendulum-v5", **sizes)
+    with pytest.raises(config_lib.ConfigError) as e:
+        make_trainer(config, env, params)
+    assert str(e.value).startswith(f"{algorithm.upper()} needs a Discrete action space, got Box")
+    assert "wrap with Discretize" in str(e.value) and "\n" not in str(e.value)

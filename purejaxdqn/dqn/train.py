@@ -24,7 +24,7 @@ import numpy as np
 
 from purejaxdqn import acting
 from purejaxdqn import replay as replay_lib
-from purejaxdqn.config import Config, ConfigError, HyperParams
+from purejaxdqn.config import Config, HyperParams
 from purejaxdqn.dqn.learner import make_learn_phase, make_optimizer
 from purejaxdqn.dqn.loop import epsilon_at, make_period
 from purejaxdqn.dqn.state import (
@@ -32,9 +32,8 @@ from purejaxdqn.dqn.state import (
     TrainOutput,
     TrainState,
 )
-from purejaxdqn.envs.discrete import make_env
+from purejaxdqn.envs.discrete import resolve_env
 from purejaxdqn.envs.protocol import Environment
-from purejaxdqn.envs.spaces import Discrete
 from purejaxdqn.eval_rows import make_eval_rows
 from purejaxdqn.networks import make_network, with_support
 from purejaxdqn.types import EnvParams, Params, PRNGKey
@@ -88,7 +87,8 @@ def make_dqn(
 
     Args:
       config: the config; its static fields fix every shape.
-      env: an env with a ``Discrete`` action space; default: :func:`make_env` of the config.
+      env: an env with a ``Discrete`` action space; default:
+        :func:`~purejaxdqn.envs.discrete.make_env` of the config.
       env_params: its parameters (default: ``env.default_params``).
       progress: optional host function called from inside the program
         (``jax.debug.callback``) after every evaluation, once per seed.
@@ -97,16 +97,9 @@ def make_dqn(
       ConfigError: an action space that is not discrete, or a network the env's
         observations cannot feed.
     """
-    if env is None:
-        env, env_params = make_env(config)
-    elif env_params is None:
-        env_params = env.default_params
-    space = env.action_space(env_params)
-    if not isinstance(space, Discrete):
-        raise ConfigError(f"DQN needs a Discrete action space, got {space!r}; wrap with Discretize")
-    obs_shape = tuple(env.observation_space(env_params).shape)
+    env, env_params, num_actions, obs_shape = resolve_env(config, env, env_params, "DQN")
     n = config.num_envs
-    network = make_network(config, env, space.n, obs_shape)
+    network = make_network(config, env, num_actions, obs_shape)
     buffer = replay_lib.make_replay(config)
     learn_phase = make_learn_phase(config, network, buffer)
     v_reset = jax.vmap(env.reset, in_axes=(0, None))
@@ -188,7 +181,7 @@ def make_train(
 
     Args:
       config: the config.
-      env: optional env (default: :func:`make_env` of the config).
+      env: optional env (default: :func:`~purejaxdqn.envs.discrete.make_env` of the config).
       env_params: optional env parameters.
       progress: optional host callback, see :func:`make_dqn`.
 

@@ -56,3 +56,29 @@ def make_env(config: Config) -> tuple[Environment, EnvParams]:
     elif not isinstance(space, Discrete):
         raise ConfigError(f"env {config.env!r}: unsupported action space {space!r}")
     return env, env_params
+
+
+def resolve_env(
+    config: Config, env: Environment | None, env_params: EnvParams, algorithm: str
+) -> tuple[Environment, EnvParams, int, tuple[int, ...]]:
+    """A trainer's env: ``(env, env_params, number of actions, observation shape)``.
+
+    Args:
+      config: the run's config (``make_env`` of it when ``env`` is ``None``).
+      env: the user's env, or ``None``.
+      env_params: its parameters (``None``: ``env.default_params``).
+      algorithm: the trainer's name, for the error.
+
+    Raises:
+      ConfigError: an action space that is not ``Discrete`` (one line).
+    """
+    if env is None:
+        env, env_params = make_env(config)
+    elif env_params is None:
+        env_params = env.default_params
+    space = env.action_space(env_params)
+    if not isinstance(space, Discrete):
+        raise ConfigError(
+            f"{algorithm} needs a Discrete action space, got {space!r}; wrap with Discretize"
+        )
+    return env, env_params, int(space.n), tuple(env.observation_space(env_params).shape)

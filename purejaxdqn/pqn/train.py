@@ -32,9 +32,8 @@ from purejaxdqn.dqn.state import (
     LEARN_STREAM,
     stream_key,
 )
-from purejaxdqn.envs.discrete import make_env
+from purejaxdqn.envs.discrete import resolve_env
 from purejaxdqn.envs.protocol import Environment
-from purejaxdqn.envs.spaces import Discrete
 from purejaxdqn.eval_rows import make_eval_rows
 from purejaxdqn.networks import make_network
 from purejaxdqn.pqn.learner import (
@@ -96,7 +95,8 @@ def make_pqn(
 
     Args:
       config: the config (``algorithm='pqn'``); its static fields fix every shape.
-      env: an env with a ``Discrete`` action space; default: :func:`make_env` of the config.
+      env: an env with a ``Discrete`` action space; default:
+        :func:`~purejaxdqn.envs.discrete.make_env` of the config.
       env_params: its parameters (default: ``env.default_params``).
       progress: optional host function called from inside the program
         (``jax.debug.callback``) after every evaluation, once per seed.
@@ -107,17 +107,10 @@ def make_pqn(
     """
     if config.algorithm != "pqn":
         raise ConfigError(f"make_pqn needs algorithm='pqn', got {config.algorithm!r}")
-    if env is None:
-        env, env_params = make_env(config)
-    elif env_params is None:
-        env_params = env.default_params
-    space = env.action_space(env_params)
-    if not isinstance(space, Discrete):
-        raise ConfigError(f"PQN needs a Discrete action space, got {space!r}; wrap with Discretize")
-    obs_shape = tuple(env.observation_space(env_params).shape)
+    env, env_params, num_actions, obs_shape = resolve_env(config, env, env_params, "PQN")
     n, steps = config.num_envs, config.num_steps
     rollouts_per_eval = config.eval_every // rollout_size(config)
-    network = make_network(config, env, space.n, obs_shape)
+    network = make_network(config, env, num_actions, obs_shape)
     learn = make_learn(config, network)
     v_reset = jax.vmap(env.reset, in_axes=(0, None))
     v_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
