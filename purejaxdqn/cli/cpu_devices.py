@@ -103,11 +103,11 @@ def configure_from_args(args: argparse.Namespace, default: str | None) -> int | 
     return configure(requested, getattr(args, "resume", None))
 
 
-def configure(requested: str | None, resume_dir: str | Path | None = None) -> int | None:
+def configure(requested: str, resume_dir: str | Path | None = None) -> int | None:
     """Sets ``jax_num_cpu_devices`` for this process before JAX's backends start.
 
     Args:
-      requested: the flag's text (``None``: ``$PUREJAXDQN_CPU_DEVICES``, else ``'auto'``).
+      requested: ``'auto'`` or ``'N'`` (the flag's text).
       resume_dir: the run directory being resumed, if any (``auto`` follows its checkpoint).
 
     Returns:
@@ -116,8 +116,7 @@ def configure(requested: str | None, resume_dir: str | Path | None = None) -> in
     Raises:
       ConfigError: a bad value, or an explicit count once JAX's backends have started.
     """
-    text = requested if requested is not None else os.environ.get(ENV_VAR, "auto")
-    count = parse(text)
+    count = parse(requested)
     explicit = count is not None
     import jax
     from jax._src import xla_bridge

@@ -140,9 +140,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     The run flags are ``--seeds``, ``--seed``, ``--out``, ``--config``, ``--quiet``,
     ``--checkpoint-every``, ``--resume``, ``--log`` and ``--cpu-devices``; each config field
     ``name`` gets ``--name`` (underscores as dashes, ``dest`` the field name) in a group of
-    its own. Every flag but
-    ``--quiet`` defaults to ``None`` (not given), and its help states the real default
-    once.
+    its own. Every flag but ``--quiet`` defaults to ``None`` (not given), and its help states
+    the real default once.
 
     Args:
         parser: The parser to extend (built with the plain help formatter).
