@@ -9,9 +9,10 @@ sampled from ``/proc``), with the 1-minute load average before and after (the ma
 shared). Ratios are paired per repeat and reported as ranges.
 
 The learner section (``--learner``) times, in one process, this checkout's learning phase
-for workload (a)'s shapes vmapped over the seeds, on one CPU device and sharded over all
-cores as devices, beside a plain batched matmul of the learner's dominant shape
-(``[S, 128, 120] @ [S, 120, 84]``) on one device, sharded, and in NumPy.
+for workload (a)'s shapes vmapped over the seeds (in the engine's blocks of runs), on one CPU
+device and sharded over all cores as devices, beside plain batched matmuls: the learner's
+dominant shape (``[S, 128, 120] @ [S, 120, 84]``) on one device, sharded, and in NumPy, and
+every matmul of an update (``shapes_*``: each shape timed on its own, the times summed).
 
     python benchmarks/speed.py                                # all workloads, 2 repeats
     python benchmarks/speed.py --workloads a64 a1 --repeats 3 --out benchmarks/results/speed
@@ -201,6 +202,15 @@ def learner_worker(seeds: int, phases: int) -> dict:
 
         return jax.lax.scan(body, s, jnp.arange(phases))
 
+    def chunked(fn: Any, devices: int) -> Any:
+        """``fn`` over a device's seeds as the engine trains them (in blocks on CPU)."""
+        try:
+            from purejaxdqn.engine.engine import CPU_RUNS_PER_CHUNK
+            from purejaxdqn.engine.programs import vmap_in_chunks
+        except ImportError:  # before runs were trained in chunks: one vmap
+            return jax.vmap(fn)
+        return vmap_in_chunks(fn, (0,), CPU_RUNS_PER_CHUNK)
+
     sizes = [4, *config.hidden, 2]
     fwd = 2 * config.batch_size * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     # forward + backward (2x forward) + the target network's forward
@@ -211,12 +221,19 @@ def learner_worker(seeds: int, phases: int) -> dict:
     w = jnp.ones((seeds, 120, 84), jnp.float32)
     mm_n = 200
 
-    def mm(x: jax.Array, w: jax.Array) -> jax.Array:
-        def body(i: jax.Array, acc: jax.Array) -> jax.Array:
-            return acc + jnp.einsum("sbi,sio->sbo", x, w * i.astype(jnp.float32))
+    def repeat(ops: Any) -> Any:
+        """``mm_n`` rounds of every product in ``ops``: the operands pass through an
+        optimization barrier each round (so XLA cannot hoist the products out of the loop)
+        and only each product's sum is kept (one read of its output)."""
 
-        return jax.lax.fori_loop(0, mm_n, body, jnp.zeros((seeds, config.batch_size, 84)))
+        def body(i: jax.Array, carry: tuple[Any, jax.Array]) -> tuple[Any, jax.Array]:
+            ops, acc = jax.lax.optimization_barrier(carry)
+            outs = [jnp.einsum("smk,skn->smn", a, b) for a, b in ops]
+            return ops, acc + sum(jnp.sum(o, axis=(1, 2)) for o in outs)
 
+        return jax.lax.fori_loop(0, mm_n, body, (ops, jnp.zeros((seeds,))))[1]
+
+    mm = lambda x, w: repeat([(x, w)])
     mm_flop = 2 * seeds * config.batch_size * 120 * 84 * mm_n
 
     # Every matmul of one update, as plain batched matmuls of the learner's own shapes: the
@@ -233,26 +250,33 @@ def learner_worker(seeds: int, phases: int) -> dict:
     ]
     shapes_flop = sum(2 * seeds * m * k * n for m, k, n in shapes) * mm_n
 
-    def mm_shapes(ops: Any) -> Any:
-        def body(i: jax.Array, acc: jax.Array) -> jax.Array:
-            scale = i.astype(jnp.float32)
-            outs = [jnp.einsum("smk,skn->smn", a, w * scale) for a, w in ops]
-            return acc + sum(jnp.sum(o, axis=(1, 2)) for o in outs)
-
-        return jax.lax.fori_loop(0, mm_n, body, jnp.zeros((seeds,)))
+    mm_shapes = repeat
 
     for name, d in (("1dev", devs[:1]), (f"{len(devs)}dev", devs)):
         if name == "1dev" or len(devs) > 1:
             sh = NamedSharding(Mesh(np.array(d), ("s",)), PartitionSpec("s"))
             put = lambda t, sh=sh: jax.tree.map(lambda a: jax.device_put(a, sh), t)
-            f = jax.jit(jax.vmap(phases_fn))
+            f = jax.jit(
+                jax.shard_map(
+                    chunked(phases_fn, len(d)),
+                    mesh=sh.mesh,
+                    in_specs=PartitionSpec("s"),
+                    out_specs=PartitionSpec("s"),
+                    check_vma=False,
+                )
+            )
             t, u = _timed(f, put(states))
             res[f"learner_{name}"] = {"gflops": flop / t / 1e9, "cpu_util": u, "s": t}
             t, u = _timed(jax.jit(mm), put(x), put(w))
             res[f"matmul_{name}"] = {"gflops": mm_flop / t / 1e9, "cpu_util": u}
-            t, u = _timed(jax.jit(mm_shapes), put(operands))
+            # Each shape timed in a loop of its own (all of them in one loop thrash the
+            # caches: ~30% slower), the times summed: an update's matmuls at their best.
+            timed = [_timed(jax.jit(mm_shapes), put([op])) for op in operands]
+            t = sum(tt for tt, _ in timed)
+            u = sum(tt * uu for tt, uu in timed) / t
             res[f"shapes_{name}"] = {"gflops": shapes_flop / t / 1e9, "cpu_util": u}
     xn, wn = np.ones(x.shape, np.float32), np.ones(w.shape, np.float32)
+    np.matmul(xn, wn)
     c0, t0 = time.process_time(), time.perf_counter()
     for _ in range(20):
         np.matmul(xn, wn)

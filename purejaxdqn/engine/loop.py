@@ -48,13 +48,20 @@ class Interrupted(Exception):
         self.rows, self.checkpoint, self.env_steps = rows, checkpoint, env_steps
 
 
-def layout_meta(layout: layout_lib.Layout) -> dict[str, int]:
-    """The layout facts saved with a checkpoint (a resume must plan the same)."""
-    return {
+def layout_meta(layout: layout_lib.Layout, runs_per_chunk: int | None = None) -> dict[str, int]:
+    """The layout facts saved with a checkpoint (a resume must plan the same).
+
+    ``runs_per_chunk`` (``0``: all of a device's runs at once) is left out when it does not
+    cut a device's runs, so that it is compared only where it changes the program.
+    """
+    meta = {
         "groups": layout.groups,
         "runs_per_group": layout.runs_per_group,
         "devices": layout.devices,
     }
+    if runs_per_chunk is not None and runs_per_chunk < layout.runs_per_group // layout.devices:
+        meta["runs_per_chunk"] = runs_per_chunk
+    return meta
 
 
 def _rows_concat(parts: list[dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -72,6 +79,8 @@ class Loop:
       checkpoint_periods: eval periods between checkpoints (a multiple of ``segment``;
         ``None``: checkpoints only when interrupted).
       should_stop: polled at every chunk boundary; ``True`` stops training.
+      runs_per_chunk: runs each device trains at a time (``None``: all), saved with
+        checkpoints.
     """
 
     def __init__(
@@ -82,8 +91,10 @@ class Loop:
         segment: int,
         checkpoint_periods: int | None = None,
         should_stop: Callable[[], bool] | None = None,
+        runs_per_chunk: int | None = None,
     ) -> None:
         self.axis, self.layout, self.programs, self.segment = axis, layout, programs, segment
+        self.meta = layout_meta(layout, runs_per_chunk)
         self.checkpoint_periods = checkpoint_periods
         self.should_stop = should_stop or (lambda: False)
         self.config = axis.configs[0]
@@ -122,11 +133,12 @@ class Loop:
             raise ConfigError(f"resume: {e}") from e
         if snap is None:
             return None
-        planned = layout_meta(self.layout)
+        planned = self.meta
         if snap.layout is not None and snap.layout != planned:
             raise ConfigError(
                 f"resume: {snap.source} was written with {snap.layout}, this process plans "
-                f"{planned}: resume with the same devices and memory limit"
+                f"{planned}: resume with the same devices, memory limit and "
+                "$PUREJAXDQN_RUNS_PER_CHUNK"
             )
         groups = self.layout.groups
         where = f"group {snap.group + 1}/{groups}, " if groups > 1 else ""
@@ -213,7 +225,7 @@ class Loop:
             every = self.checkpoint_periods
             saved = None
             if checkpoints is not None and (stop or (every and period % every == 0)):
-                meta = {"group": group, "next_period": period, "layout": layout_meta(layout)}
+                meta = {"group": group, "next_period": period, "layout": self.meta}
                 snapshot = Snapshot(group, period, tree_to_host(state), rows, done)
                 saved = checkpoints.save(snapshot, meta)
             if stop:

@@ -13,11 +13,12 @@ results gathered with ``multihost_utils.process_allgather``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import chex
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -41,7 +42,71 @@ class Programs(NamedTuple):
     replicated: NamedSharding
 
 
-def make_programs(trainer: Any, devices: Sequence[Any], batched_hp: bool = True) -> Programs:
+def vmap_in_chunks(
+    fn: Callable[..., Any], in_axes: tuple[int | None, ...], chunk: int | None
+) -> Callable[..., Any]:
+    """``jax.vmap(fn, in_axes)``, computed ``chunk`` runs at a time.
+
+    The runs (the leading axis of the arguments whose axis is ``0``) are cut into blocks of
+    ``chunk``, each a ``vmap`` of its own, one after another in a ``fori_loop`` that writes
+    the outputs in place (a last, smaller block takes the remainder). Every run computes
+    the same thing as under the one big ``vmap``; on CPU the smaller blocks keep a block's
+    arrays in cache through its whole segment. ``None``, or a chunk not below the run count:
+    the plain ``vmap``.
+
+    The outputs' leading axis is the runs'; ``fn``'s first argument and its first output
+    must have the same structure (a state in, the next state out), which the loop updates
+    in place.
+    """
+    whole = jax.vmap(fn, in_axes=in_axes)
+
+    def run(*args: Any) -> Any:
+        runs = next(
+            jax.tree.leaves(a)[0].shape[0] for a, ax in zip(args, in_axes) if ax == 0
+        )
+        if chunk is None or chunk >= runs:
+            return whole(*args)
+        size = int(chunk)
+        blocks, rest = divmod(runs, size)
+
+        def part(start: Any, length: int) -> tuple[Any, ...]:
+            return tuple(
+                jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, start, length), a)
+                if ax == 0
+                else a
+                for a, ax in zip(args, in_axes)
+            )
+
+        out_shape = jax.eval_shape(whole, *args)
+        others = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_shape[1:])
+
+        def put_part(full: Any, new: Any, start: Any) -> Any:
+            return jax.tree.map(
+                lambda x, y: jax.lax.dynamic_update_slice_in_dim(x, y, start, 0), full, new
+            )
+
+        def body(i: jax.Array, carry: tuple[Any, Any]) -> tuple[Any, Any]:
+            state, rest_out = carry
+            start = i * size
+            new = whole(*part(start, size))
+            return put_part(state, new[0], start), put_part(rest_out, new[1:], start)
+
+        carry = jax.lax.fori_loop(0, blocks, body, (args[0], others))
+        if rest:
+            start = blocks * size
+            new = whole(*part(start, rest))
+            carry = put_part(carry[0], new[0], start), put_part(carry[1], new[1:], start)
+        return (carry[0], *carry[1])
+
+    return run
+
+
+def make_programs(
+    trainer: Any,
+    devices: Sequence[Any],
+    batched_hp: bool = True,
+    runs_per_chunk: int | None = None,
+) -> Programs:
     """Jitted, sharded programs of ``trainer``.
 
     ``trainer`` is an object with ``start`` and ``train_periods``, e.g.
@@ -49,6 +114,8 @@ def make_programs(trainer: Any, devices: Sequence[Any], batched_hp: bool = True)
 
     With ``batched_hp`` the hyperparameters have the run axis ``[R]``; without, they are
     scalars shared by every run (one point: the program then is exactly a vmap over seeds).
+    ``runs_per_chunk``: each device trains its runs that many at a time
+    (:func:`vmap_in_chunks`; ``None``: all at once).
     """
     mesh = Mesh(np.array(list(devices)), ("runs",))
     runs, whole = PartitionSpec("runs"), PartitionSpec()
@@ -61,8 +128,10 @@ def make_programs(trainer: Any, devices: Sequence[Any], batched_hp: bool = True)
         run_start = lambda s, h: trainer.start(jax.random.key(s), h)
         return jax.vmap(run_start, in_axes=(0, hp_axis))(seeds, hp)
 
+    train_runs = vmap_in_chunks(trainer.train_periods, (0, hp_axis, None), runs_per_chunk)
+
     def train_periods(state: Any, hp: Any, periods: jax.Array) -> Any:
-        return jax.vmap(trainer.train_periods, in_axes=(0, hp_axis, None))(state, hp, periods)
+        return train_runs(state, hp, periods)
 
     sharded_start = jax.shard_map(
         start, mesh=mesh, in_specs=(runs, hp_spec), out_specs=runs, check_vma=False
