@@ -205,11 +205,11 @@ def learner_worker(seeds: int, phases: int) -> dict:
     def chunked(fn: Any, devices: int) -> Any:
         """``fn`` over a device's seeds as the engine trains them (in blocks on CPU)."""
         try:
-            from purejaxdqn.engine.engine import CPU_RUNS_PER_CHUNK
-            from purejaxdqn.engine.programs import vmap_in_chunks
+            from purejaxdqn.engine.engine import CPU_RUNS_PER_BLOCK
+            from purejaxdqn.engine.programs import vmap_in_blocks
         except ImportError:  # before runs were trained in chunks: one vmap
             return jax.vmap(fn)
-        return vmap_in_chunks(fn, (0,), CPU_RUNS_PER_CHUNK)
+        return vmap_in_blocks(fn, (0,), CPU_RUNS_PER_BLOCK)
 
     sizes = [4, *config.hidden, 2]
     fwd = 2 * config.batch_size * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))

@@ -208,20 +208,22 @@ def test_four_devices_equal_one_device(swept, tmp_path):
         np.testing.assert_allclose(four[f"param{k}"], np.stack(leaf), rtol=0, atol=1e-6)
 
 
-def test_runs_in_chunks_equal_one_vmap(swept):
+def test_runs_in_blocks_equal_one_vmap(swept):
     """A device's 6 runs trained 4 at a time (a block and a remainder of 2), as on CPU."""
     result = execute(
         lambda progress: make_dqn(chain_config(), Chain(), None, progress),
         swept.axis,
         devices=jax.devices()[:1],
-        runs_per_chunk=4,
+        runs_per_block=4,
     )
     # As for the devices above: XLA may round a batch of 4 runs' matmuls differently.
     for k in result.rows:
         np.testing.assert_allclose(
             result.rows[k], swept.result.rows[k], rtol=0, atol=1e-5, equal_nan=True
         )
-    for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(swept.result.params)):
+    for a, b in zip(
+        jax.tree.leaves(result.params), jax.tree.leaves(swept.result.params), strict=True
+    ):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 

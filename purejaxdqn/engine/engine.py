@@ -25,13 +25,13 @@ from purejaxdqn.engine.programs import make_programs
 from purejaxdqn.types import PyTree
 
 ProgressFn = Callable[[np.ndarray, np.ndarray], None]
-#: Runs a CPU device trains at a time (:func:`~purejaxdqn.engine.programs.vmap_in_chunks`).
+#: Runs a CPU device trains at a time (:func:`~purejaxdqn.engine.programs.vmap_in_blocks`).
 #: Blocks of 8 keep a block's replay, parameters and activations in the core's caches: on the
 #: project's 2-core CPU, CleanRL's CartPole config at 64 seeds trains 1.3-1.4x faster than
-#: with all 32 runs of a device in one vmap (``benchmarks/README.md``, "Runs in chunks").
-CPU_RUNS_PER_CHUNK = 8
-#: Environment variable overriding the runs per chunk (``0``: all of a device's at once).
-RUNS_PER_CHUNK_ENV = "PUREJAXDQN_RUNS_PER_CHUNK"
+#: with all 32 runs of a device in one vmap (``benchmarks/README.md``, "Runs in blocks").
+CPU_RUNS_PER_BLOCK = 8
+#: Environment variable overriding the runs per block (``0``: all of a device's at once).
+RUNS_PER_BLOCK_ENV = "PUREJAXDQN_RUNS_PER_BLOCK"
 #: ``on_rows(runs [N], rows)``: host rows ``[N, K, ...]`` of the real runs ``runs`` (indices on
 #: the run axis), called after a group's start (``K = 1``) and after each segment it trains.
 RowsFn = Callable[[np.ndarray, dict[str, np.ndarray]], None]
@@ -178,7 +178,7 @@ def execute(
     devices: Sequence[Any] | None = None,
     max_memory_bytes: int | None = None,
     segment_periods: int = 1,
-    runs_per_chunk: int | None | str = "auto",
+    runs_per_block: int | None | str = "auto",
     checkpoint_periods: int | None = None,
     checkpoints: CheckpointStore | None = None,
     resume: bool = False,
@@ -199,8 +199,8 @@ def execute(
       segment_periods: eval periods per compiled call of ``train_periods`` (must divide
         ``num_evals``). Calls are queued in chunks of about
         :data:`~purejaxdqn.engine.loop.CHUNK_SECONDS`; results do not depend on either.
-      runs_per_chunk: runs each device trains at a time (``None``: all at once; ``"auto"``:
-        :func:`default_runs_per_chunk`). Results can differ from one block size to another
+      runs_per_block: runs each device trains at a time (``None``: all at once; ``"auto"``:
+        :func:`default_runs_per_block`). Results can differ from one block size to another
         in the last bits of float32 (XLA may round a smaller batch of matmuls differently);
         a resume checks it is the checkpoint's.
       checkpoint_periods: eval periods between checkpoints (a multiple of
@@ -239,12 +239,12 @@ def execute(
     devices = default_devices(axis.runs) if devices is None else list(devices)
     trainer = build(progress)
     layout = plan(trainer, axis, devices, max_memory_bytes)
-    chunk = default_runs_per_chunk(devices) if runs_per_chunk == "auto" else runs_per_chunk
-    assert chunk is None or isinstance(chunk, int)
-    if chunk is not None and chunk < 1:
-        raise ConfigError(f"runs_per_chunk must be >= 1 or None, got {chunk}")
-    programs = make_programs(trainer, devices, axis.points > 1, chunk)
-    loop = Loop(axis, layout, programs, segment, checkpoint_periods, should_stop, chunk)
+    block = default_runs_per_block(devices) if runs_per_block == "auto" else runs_per_block
+    assert block is None or isinstance(block, int)
+    if block is not None and block < 1:
+        raise ConfigError(f"runs_per_block must be >= 1 or None, got {block}")
+    programs = make_programs(trainer, devices, axis.points > 1, block)
+    loop = Loop(axis, layout, programs, segment, checkpoint_periods, should_stop, block)
     # Read and check the checkpoint before the (long) compile: a bad one fails in seconds.
     snap = loop.restore(checkpoints, log) if resume and checkpoints is not None else None
     if before_compile is not None:
@@ -294,23 +294,25 @@ def execute(
     )
 
 
-def default_runs_per_chunk(devices: Sequence[Any]) -> int | None:
-    """Runs a device trains at a time: ``$PUREJAXDQN_RUNS_PER_CHUNK``, else
-    :data:`CPU_RUNS_PER_CHUNK` on CPU and all of them (``None``) on accelerators.
+def default_runs_per_block(devices: Sequence[Any]) -> int | None:
+    """Runs a device trains at a time (``None``: all of them).
+
+    ``$PUREJAXDQN_RUNS_PER_BLOCK`` if set, else :data:`CPU_RUNS_PER_BLOCK` on CPU and
+    ``None`` on accelerators.
 
     Raises:
       ConfigError: the variable is not a whole number >= 0.
     """
-    raw = os.environ.get(RUNS_PER_CHUNK_ENV, "").strip()
+    raw = os.environ.get(RUNS_PER_BLOCK_ENV, "").strip()
     if raw:
         try:
             value = int(raw)
         except ValueError:
             value = -1
         if value < 0:
-            raise ConfigError(f"{RUNS_PER_CHUNK_ENV} must be a whole number >= 0, got {raw!r}")
+            raise ConfigError(f"{RUNS_PER_BLOCK_ENV} must be a whole number >= 0, got {raw!r}")
         return value or None
-    return CPU_RUNS_PER_CHUNK if devices and devices[0].platform == "cpu" else None
+    return CPU_RUNS_PER_BLOCK if devices and devices[0].platform == "cpu" else None
 
 
 def default_devices(runs: int) -> list[Any]:

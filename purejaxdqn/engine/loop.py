@@ -48,10 +48,10 @@ class Interrupted(Exception):
         self.rows, self.checkpoint, self.env_steps = rows, checkpoint, env_steps
 
 
-def layout_meta(layout: layout_lib.Layout, runs_per_chunk: int | None = None) -> dict[str, int]:
+def layout_meta(layout: layout_lib.Layout, runs_per_block: int | None = None) -> dict[str, int]:
     """The layout facts saved with a checkpoint (a resume must plan the same).
 
-    ``runs_per_chunk`` (``0``: all of a device's runs at once) is left out when it does not
+    ``runs_per_block`` (``0``: all of a device's runs at once) is left out when it does not
     cut a device's runs, so that it is compared only where it changes the program.
     """
     meta = {
@@ -59,8 +59,8 @@ def layout_meta(layout: layout_lib.Layout, runs_per_chunk: int | None = None) ->
         "runs_per_group": layout.runs_per_group,
         "devices": layout.devices,
     }
-    if runs_per_chunk is not None and runs_per_chunk < layout.runs_per_group // layout.devices:
-        meta["runs_per_chunk"] = runs_per_chunk
+    if runs_per_block is not None and runs_per_block < layout.runs_per_group // layout.devices:
+        meta["runs_per_block"] = runs_per_block
     return meta
 
 
@@ -79,7 +79,7 @@ class Loop:
       checkpoint_periods: eval periods between checkpoints (a multiple of ``segment``;
         ``None``: checkpoints only when interrupted).
       should_stop: polled at every chunk boundary; ``True`` stops training.
-      runs_per_chunk: runs each device trains at a time (``None``: all), saved with
+      runs_per_block: runs each device trains at a time (``None``: all), saved with
         checkpoints.
     """
 
@@ -91,10 +91,10 @@ class Loop:
         segment: int,
         checkpoint_periods: int | None = None,
         should_stop: Callable[[], bool] | None = None,
-        runs_per_chunk: int | None = None,
+        runs_per_block: int | None = None,
     ) -> None:
         self.axis, self.layout, self.programs, self.segment = axis, layout, programs, segment
-        self.meta = layout_meta(layout, runs_per_chunk)
+        self.meta = layout_meta(layout, runs_per_block)
         self.checkpoint_periods = checkpoint_periods
         self.should_stop = should_stop or (lambda: False)
         self.config = axis.configs[0]
@@ -138,7 +138,7 @@ class Loop:
             raise ConfigError(
                 f"resume: {snap.source} was written with {snap.layout}, this process plans "
                 f"{planned}: resume with the same devices, memory limit and "
-                "$PUREJAXDQN_RUNS_PER_CHUNK"
+                "$PUREJAXDQN_RUNS_PER_BLOCK"
             )
         groups = self.layout.groups
         where = f"group {snap.group + 1}/{groups}, " if groups > 1 else ""

@@ -42,16 +42,17 @@ class Programs(NamedTuple):
     replicated: NamedSharding
 
 
-def vmap_in_chunks(
-    fn: Callable[..., Any], in_axes: tuple[int | None, ...], chunk: int | None
+def vmap_in_blocks(
+    fn: Callable[..., Any], in_axes: tuple[int | None, ...], block: int | None
 ) -> Callable[..., Any]:
-    """``jax.vmap(fn, in_axes)``, computed ``chunk`` runs at a time.
+    """``jax.vmap(fn, in_axes)``, computed ``block`` runs at a time.
 
     The runs (the leading axis of the arguments whose axis is ``0``) are cut into blocks of
-    ``chunk``, each a ``vmap`` of its own, one after another in a ``fori_loop`` that writes
+    ``block``, each a ``vmap`` of its own, one after another in a ``fori_loop`` that writes
     the outputs in place (a last, smaller block takes the remainder). Every run computes
-    the same thing as under the one big ``vmap``; on CPU the smaller blocks keep a block's
-    arrays in cache through its whole segment. ``None``, or a chunk not below the run count:
+    the same function as under the one big ``vmap`` (XLA may round a smaller batch's
+    matmuls differently in the last bits); on CPU a block's arrays stay in the core's
+    caches through its whole segment. ``None``, or a block not below the run count:
     the plain ``vmap``.
 
     The outputs' leading axis is the runs'; ``fn``'s first argument and its first output
@@ -62,11 +63,11 @@ def vmap_in_chunks(
 
     def run(*args: Any) -> Any:
         runs = next(
-            jax.tree.leaves(a)[0].shape[0] for a, ax in zip(args, in_axes) if ax == 0
+            jax.tree.leaves(a)[0].shape[0] for a, ax in zip(args, in_axes, strict=True) if ax == 0
         )
-        if chunk is None or chunk >= runs:
+        if block is None or block >= runs:
             return whole(*args)
-        size = int(chunk)
+        size = int(block)
         blocks, rest = divmod(runs, size)
 
         def part(start: Any, length: int) -> tuple[Any, ...]:
@@ -74,7 +75,7 @@ def vmap_in_chunks(
                 jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, start, length), a)
                 if ax == 0
                 else a
-                for a, ax in zip(args, in_axes)
+                for a, ax in zip(args, in_axes, strict=True)
             )
 
         out_shape = jax.eval_shape(whole, *args)
@@ -105,7 +106,7 @@ def make_programs(
     trainer: Any,
     devices: Sequence[Any],
     batched_hp: bool = True,
-    runs_per_chunk: int | None = None,
+    runs_per_block: int | None = None,
 ) -> Programs:
     """Jitted, sharded programs of ``trainer``.
 
@@ -114,8 +115,8 @@ def make_programs(
 
     With ``batched_hp`` the hyperparameters have the run axis ``[R]``; without, they are
     scalars shared by every run (one point: the program then is exactly a vmap over seeds).
-    ``runs_per_chunk``: each device trains its runs that many at a time
-    (:func:`vmap_in_chunks`; ``None``: all at once).
+    ``runs_per_block``: each device trains its runs that many at a time
+    (:func:`vmap_in_blocks`; ``None``: all at once).
     """
     mesh = Mesh(np.array(list(devices)), ("runs",))
     runs, whole = PartitionSpec("runs"), PartitionSpec()
@@ -128,7 +129,7 @@ def make_programs(
         run_start = lambda s, h: trainer.start(jax.random.key(s), h)
         return jax.vmap(run_start, in_axes=(0, hp_axis))(seeds, hp)
 
-    train_runs = vmap_in_chunks(trainer.train_periods, (0, hp_axis, None), runs_per_chunk)
+    train_runs = vmap_in_blocks(trainer.train_periods, (0, hp_axis, None), runs_per_block)
 
     def train_periods(state: Any, hp: Any, periods: jax.Array) -> Any:
         return train_runs(state, hp, periods)
