@@ -202,12 +202,12 @@ def learner_worker(seeds: int, phases: int) -> dict:
 
         return jax.lax.scan(body, s, jnp.arange(phases))
 
-    def chunked(fn: Any, devices: int) -> Any:
+    def blocked(fn: Any) -> Any:
         """``fn`` over a device's seeds as the engine trains them (in blocks on CPU)."""
         try:
             from purejaxdqn.engine.engine import CPU_RUNS_PER_BLOCK
             from purejaxdqn.engine.programs import vmap_in_blocks
-        except ImportError:  # before runs were trained in chunks: one vmap
+        except ImportError:  # before runs were trained in blocks: one vmap
             return jax.vmap(fn)
         return vmap_in_blocks(fn, (0,), CPU_RUNS_PER_BLOCK)
 
@@ -233,7 +233,6 @@ def learner_worker(seeds: int, phases: int) -> dict:
 
         return jax.lax.fori_loop(0, mm_n, body, (ops, jnp.zeros((seeds,))))[1]
 
-    mm = lambda x, w: repeat([(x, w)])
     mm_flop = 2 * seeds * config.batch_size * 120 * 84 * mm_n
 
     # Every matmul of one update, as plain batched matmuls of the learner's own shapes: the
@@ -250,15 +249,13 @@ def learner_worker(seeds: int, phases: int) -> dict:
     ]
     shapes_flop = sum(2 * seeds * m * k * n for m, k, n in shapes) * mm_n
 
-    mm_shapes = repeat
-
     for name, d in (("1dev", devs[:1]), (f"{len(devs)}dev", devs)):
         if name == "1dev" or len(devs) > 1:
             sh = NamedSharding(Mesh(np.array(d), ("s",)), PartitionSpec("s"))
             put = lambda t, sh=sh: jax.tree.map(lambda a: jax.device_put(a, sh), t)
             f = jax.jit(
                 jax.shard_map(
-                    chunked(phases_fn, len(d)),
+                    blocked(phases_fn),
                     mesh=sh.mesh,
                     in_specs=PartitionSpec("s"),
                     out_specs=PartitionSpec("s"),
@@ -267,11 +264,11 @@ def learner_worker(seeds: int, phases: int) -> dict:
             )
             t, u = _timed(f, put(states))
             res[f"learner_{name}"] = {"gflops": flop / t / 1e9, "cpu_util": u, "s": t}
-            t, u = _timed(jax.jit(mm), put(x), put(w))
+            t, u = _timed(jax.jit(repeat), put([(x, w)]))
             res[f"matmul_{name}"] = {"gflops": mm_flop / t / 1e9, "cpu_util": u}
             # Each shape timed in a loop of its own (all of them in one loop thrash the
             # caches: ~30% slower), the times summed: an update's matmuls at their best.
-            timed = [_timed(jax.jit(mm_shapes), put([op])) for op in operands]
+            timed = [_timed(jax.jit(repeat), put([op])) for op in operands]
             t = sum(tt for tt, _ in timed)
             u = sum(tt * uu for tt, uu in timed) / t
             res[f"shapes_{name}"] = {"gflops": shapes_flop / t / 1e9, "cpu_util": u}

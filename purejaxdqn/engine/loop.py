@@ -51,8 +51,8 @@ class Interrupted(Exception):
 def layout_meta(layout: layout_lib.Layout, runs_per_block: int | None = None) -> dict[str, int]:
     """The layout facts saved with a checkpoint (a resume must plan the same).
 
-    ``runs_per_block`` (``0``: all of a device's runs at once) is left out when it does not
-    cut a device's runs, so that it is compared only where it changes the program.
+    ``runs_per_block`` (``None``: all of a device's runs at once) is left out when it does
+    not cut a device's runs, so that it is compared only where it changes the program.
     """
     meta = {
         "groups": layout.groups,

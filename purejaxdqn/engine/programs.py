@@ -86,17 +86,16 @@ def vmap_in_blocks(
                 lambda x, y: jax.lax.dynamic_update_slice_in_dim(x, y, start, 0), full, new
             )
 
-        def body(i: jax.Array, carry: tuple[Any, Any]) -> tuple[Any, Any]:
-            state, rest_out = carry
-            start = i * size
-            new = whole(*part(start, size))
-            return put_part(state, new[0], start), put_part(rest_out, new[1:], start)
+        def advance(carry: tuple[Any, Any], start: Any, length: int) -> tuple[Any, Any]:
+            """Trains runs ``start .. start + length - 1`` and writes them into ``carry``."""
+            new = whole(*part(start, length))
+            return put_part(carry[0], new[0], start), put_part(carry[1], new[1:], start)
 
-        carry = jax.lax.fori_loop(0, blocks, body, (args[0], others))
-        if rest:
-            start = blocks * size
-            new = whole(*part(start, rest))
-            carry = put_part(carry[0], new[0], start), put_part(carry[1], new[1:], start)
+        carry = jax.lax.fori_loop(
+            0, blocks, lambda i, c: advance(c, i * size, size), (args[0], others)
+        )
+        if rest:  # the remainder, a smaller block
+            carry = advance(carry, blocks * size, rest)
         return (carry[0], *carry[1])
 
     return run
@@ -129,10 +128,8 @@ def make_programs(
         run_start = lambda s, h: trainer.start(jax.random.key(s), h)
         return jax.vmap(run_start, in_axes=(0, hp_axis))(seeds, hp)
 
-    train_runs = vmap_in_blocks(trainer.train_periods, (0, hp_axis, None), runs_per_block)
-
-    def train_periods(state: Any, hp: Any, periods: jax.Array) -> Any:
-        return train_runs(state, hp, periods)
+    # train_periods(state [R], hp, periods [K]) -> (state [R], rows [R, K])
+    train_periods = vmap_in_blocks(trainer.train_periods, (0, hp_axis, None), runs_per_block)
 
     sharded_start = jax.shard_map(
         start, mesh=mesh, in_specs=(runs, hp_spec), out_specs=runs, check_vma=False
