@@ -1,7 +1,8 @@
 """One XLA device per CPU core, so that a CPU run keeps every core busy.
 
-XLA:CPU runs a device's program on about one core at the sizes of these runs: its batched
-matmuls and fusions are not split across threads. The command lines therefore split the
+XLA:CPU runs a device's program on little more than one core at the sizes of these runs
+(a large matmul alone may be threaded, but the many small ops of a training step run one after
+another: 1.35-1.66 cores of 2 for the baseline's runs). The command lines therefore split the
 host into one CPU device per core (``jax_num_cpu_devices``) before JAX's backends start,
 and the engine shards the run axis over them. On the project's 2-core CPU this doubles the
 env-steps/s of a 64-seed run (``benchmarks/results/speed/``).
