@@ -39,10 +39,15 @@ from flax import struct
 
 from purejaxdqn.envs.autoreset import select_reset
 from purejaxdqn.envs.notes import quiet_third_party
-from purejaxdqn.envs.pendulum_dynamics import Constants, analytic_qacc, is_bad
+from purejaxdqn.envs.pendulum_dynamics import Constants, is_bad, qacc_terms
 from purejaxdqn.envs.spaces import Box
 
 __all__ = ["InvertedPendulum", "PendulumParams", "PendulumState", "model_path", "load_model"]
+
+
+def _pairs(a: tuple, b: tuple) -> zip:
+    return zip(a, b, strict=True)
+
 
 _FRAME_SKIP = 2
 _ANGLE_LIMIT = 0.2
@@ -101,8 +106,9 @@ class InvertedPendulum:
     Args:
       version: 4 or 5.
       backend: ``"analytic"`` (default, fastest) or ``"mjx"`` (``mujoco.mjx.step``).
-      unroll: whether to unroll the frame-skip loop; the default, a ``lax.scan``, compiles
-        faster inside the training program and runs as fast there.
+      unroll: whether to unroll the frame-skip and RK4-stage loops. The default, loops,
+        compiles faster and, on CPU, runs 2-3x faster: unrolled, XLA's fusion recomputes
+        each stage's dynamics in every consumer.
 
     Example:
       >>> env = InvertedPendulum(version=5)
@@ -256,28 +262,31 @@ class InvertedPendulum:
         c = self._c
         dt = jnp.asarray(c.dt, dtype)
         f = ctrl[0]
-        fwd = lambda q, v: analytic_qacc(c, q, v, f)
+        # RK4 on the coordinates one by one (no [2] vectors), with its four stages in a loop:
+        # the loop stores each stage's derivatives, which XLA:CPU's fusion would otherwise
+        # recompute in every consumer (2.4x the time of the whole step).
+        # Stage k evaluates the dynamics at (q0 + h_k v_{k-1}, v0 + h_k a_{k-1}) and adds the
+        # previous stage's derivatives to the sums (weights 1/6, 1/3, 1/3, then 1/6 after).
+        h = jnp.stack([0 * dt, 0.5 * dt, 0.5 * dt, dt])
 
-        def rk4(carry, _):
-            q0, v0 = carry
-            a1 = fwd(q0, v0)
-            v2 = v0 + 0.5 * dt * a1
-            q2 = q0 + 0.5 * dt * v0
-            a2 = fwd(q2, v2)
-            v3 = v0 + 0.5 * dt * a2
-            q3 = q0 + 0.5 * dt * v2
-            a3 = fwd(q3, v3)
-            v4 = v0 + dt * a3
-            q4 = q0 + dt * v3
-            a4 = fwd(q4, v4)
-            v_sum = v0 / 6 + v2 / 3 + v3 / 3 + v4 / 6
-            a_sum = a1 / 6 + a2 / 3 + a3 / 3 + a4 / 6
-            return (q0 + dt * v_sum, v0 + dt * a_sum), None
+        def stage(carry: tuple, k: jax.Array) -> tuple[tuple, None]:
+            """RK4 stage ``k``: ``(y0, dy_k, sums)`` from those of stage ``k - 1``."""
+            y0, dy_prev, sums = carry
+            y = tuple(jnp.where(k == 0, a, a + h[k] * d) for a, d in _pairs(y0, dy_prev))
+            sums = tuple(jnp.where(k == 1, d / 6, s + d / 3) for s, d in _pairs(sums, dy_prev))
+            a_x, a_th = qacc_terms(c, y[0], y[1], y[2], y[3], f)
+            return (y0, (y[2], y[3], a_x, a_th), sums), None
 
-        (qpos, qvel), _ = jax.lax.scan(
-            rk4, (qpos, qvel), None, length=self.frame_skip, unroll=self.unroll
-        )
-        return qpos, qvel
+        def rk4(y0: tuple, unused: None) -> tuple[tuple, None]:
+            """One RK4 step of ``y = (x, theta, x_dot, theta_dot)``."""
+            zero = (jnp.zeros_like(y0[0]),) * 4
+            out, _ = jax.lax.scan(stage, (y0, zero, zero), jnp.arange(4), unroll=self.unroll)
+            _, dy4, sums = out
+            return tuple(a + dt * (s + d / 6) for a, s, d in zip(y0, sums, dy4, strict=True)), None
+
+        y0 = (qpos[0], qpos[1], qvel[0], qvel[1])
+        y, _ = jax.lax.scan(rk4, y0, None, length=self.frame_skip, unroll=self.unroll)
+        return jnp.stack(y[:2]), jnp.stack(y[2:])
 
     def _mjx_step(self, qpos, qvel, ctrl):
         mjx = self._mjx
