@@ -107,8 +107,8 @@ class InvertedPendulum:
       version: 4 or 5.
       backend: ``"analytic"`` (default, fastest) or ``"mjx"`` (``mujoco.mjx.step``).
       unroll: whether to unroll the frame-skip and RK4-stage loops. The default, loops,
-        compiles faster and, on CPU, runs 2-3x faster: unrolled, XLA's fusion recomputes
-        each stage's dynamics in every consumer.
+        compiles faster and, on CPU, runs far faster: unrolled, XLA's fusion recomputes
+        each stage's dynamics in every consumer (27x the time per step at 64 envs).
 
     Example:
       >>> env = InvertedPendulum(version=5)
