@@ -219,6 +219,7 @@ def test_non_finite_returns_end_with_exit_0_and_a_complete_run(nonfinite_run, ca
 # The pendulum's MJX backend from the command line.
 
 
+@pytest.mark.slow  # compiling MJX's step into a training program: over a minute on 2 cores
 def test_env_backend_mjx_runs_and_is_saved(tmp_path, capsys):
     out = tmp_path / "mjx"
     argv = [*tiny_pendulum_args(200), "--env-backend", "mjx", "--quiet", "--out", str(out)]
@@ -235,3 +236,14 @@ def test_env_backend_mjx_runs_and_is_saved(tmp_path, capsys):
     )
     assert config.env_kwargs == {"backend": "mjx"}
     assert math.isfinite(json.loads((out / "summary.json").read_text())["final_return_iqm"])
+
+
+def test_env_backend_mjx_is_part_of_the_config(tmp_path):
+    """What the slow MJX run checks of the config, without compiling it."""
+    args = run.build_parser().parse_args([*tiny_pendulum_args(200), "--env-backend", "mjx"])
+    config, *_ = config_from_args(args)
+    assert config.env_kwargs == {"backend": "mjx"}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config.to_dict()))
+    again, *_ = config_from_args(run.build_parser().parse_args(["--config", str(path)]))
+    assert again.env_kwargs == {"backend": "mjx"} and again == config

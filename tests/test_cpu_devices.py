@@ -53,11 +53,12 @@ def test_command_line_shards_over_cpu_devices_and_never_pads_one_seed(tmp_path):
     one = run("b", "--seeds", "1", env={"PUREJAXDQN_CPU_DEVICES": "2"})
     assert one.returncode == 0, one.stderr[-2000:]
     assert "compiling 1 runs per call on 1 cpu device(s)" in _devices_line(one.stderr)
-    # The user's XLA_FLAGS win over --cpu-devices.
+    # The user's XLA_FLAGS win over --cpu-devices (what the command line calls, in a fresh
+    # process: no training run needed).
     flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
-    own = run("c", "--cpu-devices", "2", env=flags)
-    assert own.returncode == 0, own.stderr[-2000:]
-    assert "on 1 cpu device(s)" in _devices_line(own.stderr)
+    code = "from purejaxdqn.cli import cpu_devices as c; r = c.configure('2'); import jax; "
+    own = python("-c", code + "print(r, jax.device_count())", env=flags)
+    assert own.returncode == 0 and own.stdout.split() == ["None", "1"], own.stderr[-2000:]
     bad = run("d", "--cpu-devices", "0")
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "error: --cpu-devices must be 'auto' or an integer >= 1, got '0'"
