@@ -44,11 +44,6 @@ from purejaxdqn.envs.spaces import Box
 
 __all__ = ["InvertedPendulum", "PendulumParams", "PendulumState", "model_path", "load_model"]
 
-
-def _pairs(a: tuple, b: tuple) -> zip:
-    return zip(a, b, strict=True)
-
-
 _FRAME_SKIP = 2
 _ANGLE_LIMIT = 0.2
 
@@ -272,8 +267,10 @@ class InvertedPendulum:
         def stage(carry: tuple, k: jax.Array) -> tuple[tuple, None]:
             """RK4 stage ``k``: ``(y0, dy_k, sums)`` from those of stage ``k - 1``."""
             y0, dy_prev, sums = carry
-            y = tuple(jnp.where(k == 0, a, a + h[k] * d) for a, d in _pairs(y0, dy_prev))
-            sums = tuple(jnp.where(k == 1, d / 6, s + d / 3) for s, d in _pairs(sums, dy_prev))
+            y = tuple(jnp.where(k == 0, a, a + h[k] * d) for a, d in zip(y0, dy_prev, strict=True))
+            sums = tuple(
+                jnp.where(k == 1, d / 6, s + d / 3) for s, d in zip(sums, dy_prev, strict=True)
+            )
             a_x, a_th = qacc_terms(c, y[0], y[1], y[2], y[3], f)
             return (y0, (y[2], y[3], a_x, a_th), sums), None
 
