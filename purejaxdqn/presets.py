@@ -56,13 +56,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 # 5k frames, target copy every 1k, PyTorch's centered RMSprop (lr 2.5e-4, alpha 0.95, eps
 # 0.01, momentum 0.95), Huber loss, gamma 0.99, epsilon 1 -> 0.1, 5M frames. Deviation: our
 # epsilon decays from frame 0 over 105k frames (the paper's is 1 for 5k frames, then decays
-# over 100k), so it is 0.957 when learning starts and 0.1 from the same frame on.
+# over 100k), so it is 0.957 when learning starts and 0.1 from the same frame on. Replay
+# stores the observations as uint8: MinAtar's planes are 0/1, so training is bit-identical
+# with a quarter of float32's memory (320 MB -> 80 MB per seed for obs and next obs).
 _MINATAR: dict[str, Any] = {
     "conv": (16,),
     "hidden": (128,),
     "total_steps": 5_000_000,
     "num_envs": 1,
     "capacity": 100_000,
+    "replay_obs_dtype": "uint8",
     "batch_size": 32,
     "learning_starts": 5_000,
     "train_every": 1,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -132,3 +133,38 @@ def test_blocked_loop_equals_the_stepwise_loop(target_run, monkeypatch):
     for r, s in zip(rows, stepwise_rows, strict=True):
         np.testing.assert_array_equal(r["updates"], s["updates"])
         np.testing.assert_allclose(r["eval_return"], s["eval_return"], rtol=1e-5)
+
+
+def test_switch_and_traced_trip_counts_train_the_same_bits(target_run, monkeypatch):
+    """The accelerators' form (one static loop per kind behind a ``lax.switch``) on CPU."""
+    states, rows = target_run
+    assert loop.traced_lengths_default()  # the fixture ran the CPU form
+    monkeypatch.setattr(loop, "traced_lengths_default", lambda: False)
+    switched, switched_rows = _periods(TARGET_CFG, TARGET_CFG.num_evals)
+    def leaves(state):
+        return jax.tree.leaves(state.replace(key=jax.random.key_data(state.key)))
+
+    for a, b in zip(leaves(states[-1]), leaves(switched[-1]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for r, s in zip(rows, switched_rows, strict=True):
+        for k in r:
+            np.testing.assert_array_equal(r[k], s[k])
+
+
+def _replay_copies(cfg):
+    """Copy instructions of replay-sized arrays in the compiled ``train_periods``."""
+    dqn = make_dqn(cfg, Chain())
+    hp = cfg.hyperparams()
+    state = jax.eval_shape(dqn.init, jax.random.key(0), hp)
+    run = jax.jit(dqn.train_periods, donate_argnums=0)  # as the engine calls it
+    text = run.lower(state, hp, jnp.arange(2)).compile().as_text()
+    sized = re.compile(rf"\[([0-9]+,)*{cfg.capacity}[,\]]")
+    return [line for line in text.splitlines() if " copy(" in line and sized.search(line)]
+
+
+def test_the_cpu_loop_does_not_copy_the_replay(monkeypatch):
+    """Each period updates the replay in place (XLA copies what a switch branch updates)."""
+    cfg = TARGET_CFG.replace(capacity=4099)
+    assert _replay_copies(cfg) == []
+    monkeypatch.setattr(loop, "traced_lengths_default", lambda: False)
+    assert _replay_copies(cfg)  # the check can fail: the switch form does copy

@@ -143,6 +143,32 @@ def test_minatar_presets_are_the_paper_dqn(game):
     )
 
 
+def test_minatar_observations_are_exact_in_the_presets_replay_dtype():
+    # The presets store observations as uint8; exact only if every plane holds 0 or 1.
+    from purejaxdqn.envs.discrete import make_env
+
+    for game in MINATAR_GAMES:
+        cfg = preset(f"{game}-MinAtar")
+        assert cfg.replay_obs_dtype == "uint8"
+        env, params = make_env(cfg)
+        actions = env.action_space(params).n
+
+        def rollout(key, env=env, params=params, actions=actions):
+            obs, state = env.reset(key, params)
+
+            def step(carry, k):
+                k_act, k_step = jax.random.split(k)
+                action = jax.random.randint(k_act, (), 0, actions)
+                obs, state, *_ = env.step(k_step, carry, action, params)
+                return state, obs
+
+            seen = jax.lax.scan(step, state, jax.random.split(key, 300))[1]
+            return jnp.concatenate([obs[None], seen])
+
+        obs = np.asarray(jax.jit(jax.vmap(rollout))(jax.random.split(jax.random.key(0), 4)))
+        assert set(np.unique(obs)) <= {0.0, 1.0} and obs.max() == 1.0, game
+
+
 @pytest.fixture(scope="module")
 def breakout_run():
     cfg = preset(

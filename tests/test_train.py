@@ -166,8 +166,14 @@ def test_one_compiled_program(chain_run):
     assert batched._cache_size() == 1
 
 
-def test_gating_stays_a_real_branch_under_vmap(chain_run):
-    _, train, _, keys, _, _ = chain_run
+def test_gating_stays_a_real_branch_under_vmap(chain_run, monkeypatch):
+    # The accelerators' form of the loop (on CPU the period has no branch: its loops' trip
+    # counts are read from the same shared index, see tests/test_loop.py).
+    from purejaxdqn.dqn import loop
+
+    monkeypatch.setattr(loop, "traced_lengths_default", lambda: False)
+    env, _, _, keys, _, _ = chain_run
+    train = make_train(CHAIN_CONFIG, env)
     jaxpr = jax.make_jaxpr(jax.vmap(train))(keys)
     text = str(jaxpr)
     # The per-period switch (warm-up / learning starts / learning) survives batching: a

@@ -10,7 +10,12 @@ steps, each ending in its learning phase. The target update is a select on the b
 (shared) step; the warm-up's target updates, of parameters that do not change before
 learning starts, are applied after it, as many as fell in it. Periods differ only in their
 warm-up length: at most three kinds (all warm-up, the one period where learning starts, all
-learning), picked by one ``lax.switch`` per period on its shared index.
+learning), picked by one ``lax.switch`` per period on its shared index. On CPU the period
+instead runs its warm-up and its blocks in loops whose trip counts are read from the period
+index (:func:`traced_lengths_default`): XLA copies every buffer a ``lax.switch`` branch
+updates in place (the whole replay, each period), and fresh memory is what a CPU pays most
+for; accelerators keep the switch, whose loops have static trip counts (XLA:GPU reads a
+loop's condition back to the host each iteration when its trip count is not known).
 
 Configs whose period is not a whole number of blocks take the general loop: the same steps
 with a ``lax.cond`` per vector step.
@@ -18,6 +23,7 @@ with a ``lax.cond`` per vector step.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -42,6 +48,16 @@ def epsilon_at(hp: HyperParams, env_steps: jax.Array | float) -> jax.Array:
     return acting.linear_epsilon(hp.eps_start, hp.eps_end, hp.exploration_steps, env_steps)
 
 
+def traced_lengths_default() -> bool:
+    """Whether :func:`make_period` uses traced trip counts by default: on CPU only.
+
+    Measured on a 2-core CPU (Breakout-MinAtar, 8 seeds, 20k frames, replay 100k): the
+    ``lax.switch`` form copied the 1.3 GB replay of each device several times per period,
+    and the whole run went from 2,059 to 2,304 env-steps/s without those copies.
+    """
+    return jax.default_backend() == "cpu"
+
+
 def make_period(
     config: Config,
     env_params: EnvParams,
@@ -49,12 +65,18 @@ def make_period(
     learn_phase: Callable[..., tuple[TrainState, jax.Array, jax.Array]],
     buffer: replay_lib.ReplayBuffer,
     v_step: Callable[..., tuple],
+    traced_lengths: bool | None = None,
 ) -> PeriodFn:
     """``period_fn(state, hp, period) -> (state, stats)`` for eval period ``period`` (shared).
 
     Vector steps ``period * I .. (period + 1) * I - 1`` (``I = eval_every // num_envs``):
     act, step, store, and the learning phases and target updates the schedule puts there.
+    ``traced_lengths``: the blocked loop's period as loops with trip counts read from
+    ``period`` (``True``) or as one static loop per kind of period behind a ``lax.switch``
+    (``False``); the same steps either way. ``None``: :func:`traced_lengths_default`.
     """
+    if traced_lengths is None:
+        traced_lengths = traced_lengths_default()
     n = config.num_envs
     cadence = learning_cadence(config)
     maybe_plan = block_plan(config)
@@ -134,35 +156,39 @@ def make_period(
         carry = learn(env_step(carry, t_last), t_last)
         return target_select(rebuild(carry, t_last), t_last), None
 
-    def period_kind(warmup: int) -> Callable[[Carry, jax.Array], Carry]:
-        """A period whose first ``warmup`` vector steps are before learning starts."""
+    def run_period(carry: Carry, first: jax.Array, warmup: int | jax.Array) -> Carry:
+        """A period from vector step ``first`` whose first ``warmup`` steps are warm-up.
 
-        def run(carry: Carry, first: jax.Array) -> Carry:
-            if warmup:
-                carry, _ = jax.lax.scan(plain_step, carry, first + jnp.arange(warmup))
-                state, hp, stats = carry
-                # The warm-up's target updates: params are fixed until learning starts.
-                tv = plan.target_every
-                k = (first + warmup) // tv - first // tv
-                state = jax.lax.fori_loop(0, k, lambda _, s: target_update(s, hp), state)
-                carry = (state, hp, stats)
-            blocks = (plan.period - warmup) // plan.block
-            if blocks:
-                ends = first + warmup + plan.block * (1 + jnp.arange(blocks)) - 1
-                carry, _ = jax.lax.scan(block, carry, ends)
-            return carry
-
-        return run
+        ``warmup`` a Python int: loops with static trip counts (one such function per kind
+        of period); traced: the same steps in loops whose trip counts are read at run time.
+        """
+        carry = jax.lax.fori_loop(0, warmup, lambda i, c: plain_step(c, first + i)[0], carry)
+        state, hp, stats = carry
+        # The warm-up's target updates: params are fixed until learning starts.
+        tv = plan.target_every
+        k = (first + warmup) // tv - first // tv
+        state = jax.lax.fori_loop(0, k, lambda _, s: target_update(s, hp), state)
+        first_end = first + warmup + plan.block - 1
+        return jax.lax.fori_loop(
+            0,
+            (plan.period - warmup) // plan.block,
+            lambda i, c: block(c, first_end + plan.block * i)[0],
+            (state, hp, stats),
+        )
 
     def blocked_period(
         state: TrainState, hp: HyperParams, period: jax.Array
     ) -> tuple[TrainState, metrics.PeriodStats]:
         kinds = plan.period_kinds(config.num_evals)
-        branches = [period_kind(w) for w in kinds.warmups]
         start = (state, hp, metrics.zero_stats(epsilon_at(hp, jnp.float32(0.0))))
         first = period * plan.period
         index = jnp.asarray(kinds.kind_of)[period]
-        state, _, stats = jax.lax.switch(index, branches, start, first)
+        if traced_lengths:
+            warmup = jnp.asarray(kinds.warmups, jnp.int32)[index]
+            state, _, stats = run_period(start, first, warmup)
+        else:
+            branches = [functools.partial(run_period, warmup=w) for w in kinds.warmups]
+            state, _, stats = jax.lax.switch(index, branches, start, first)
         return state, stats
 
     def stepwise_period(
