@@ -141,6 +141,7 @@ def test_switch_and_traced_trip_counts_train_the_same_bits(target_run, monkeypat
     assert loop.traced_lengths_default()  # the fixture ran the CPU form
     monkeypatch.setattr(loop, "traced_lengths_default", lambda: False)
     switched, switched_rows = _periods(TARGET_CFG, TARGET_CFG.num_evals)
+
     def leaves(state):
         return jax.tree.leaves(state.replace(key=jax.random.key_data(state.key)))
 
