@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from purejaxdqn.types import PyTree
 
@@ -16,6 +17,21 @@ def all_finite(tree: PyTree) -> jax.Array:
         if jnp.issubdtype(x.dtype, jnp.inexact)
     ]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def step_is_finite(loss: jax.Array, grads: PyTree) -> jax.Array:
+    """Whether a gradient step's ``loss`` and the global norm of its ``grads`` are finite.
+
+    ``[]`` bool. A finite norm bounds every squared gradient below float32's largest value,
+    so the optimizers of :mod:`purejaxdqn.optimizers` (``eps > 0``, finite hyperparameters:
+    :func:`~purejaxdqn.optimizers.inputs_are_finite`) keep finite state and make a finite
+    update; finite parameters then stay finite short of values near 3.4e38. An overflowing
+    norm counts as non-finite, as clipping would scale by ``max_norm / inf`` anyway. The
+    norm is taken of the leaves raveled into one vector, exactly as the flattened optimizer
+    chain clips them, so XLA computes it once for both.
+    """
+    flat = jnp.concatenate([jnp.reshape(x, [-1]) for x in jax.tree.leaves(grads)])
+    return jnp.isfinite(loss) & jnp.isfinite(optax.tree_utils.tree_norm(flat))
 
 
 def keep_if(keep: jax.Array, new: PyTree, old: PyTree) -> PyTree:

@@ -12,7 +12,7 @@
   step: the scaled updates, and both running averages (``mean``/``mu``, ``mean_sq``/``nu``).
 * ``make_optimizer('adam', ...)`` against ``optax.chain(optax.clip_by_global_norm(max_norm),
   optax.adam(optax.linear_schedule(lr, lr * lr_end_fraction, max(decay_steps, 1)),
-  eps=adam_eps))``: the parameters after every step.
+  eps=adam_eps))``: the parameters after every step (ours on one raveled vector).
 * ``make_optimizer('rmsprop_torch', ...)`` against PyTorch's ``RMSprop(centered=True,
   momentum=m)`` transcribed into NumPy: in float64 (the optimizer run under
   ``jax.enable_x64``, rates chosen exact in float32 because optax's schedule computes in
@@ -151,7 +151,9 @@ def test_make_optimizer_adam_matches_optax(
     for p_ours, p_ref in zip(
         _run(ours, _params(), grads), _run(ref, _params(), grads), strict=True
     ):
-        _close(p_ours, p_ref, 1e-6, 1e-9)
+        # Ours runs the chain on the leaves raveled into one vector, so the clipping norm is
+        # summed in another order: the parameters agree to float32 rounding over 12 steps.
+        _close(p_ours, p_ref, 1e-5, 1e-9)
 
 
 # ------------------------------------------------------------------------------------------

@@ -270,9 +270,13 @@ def test_nan_seed_is_flagged_and_reported(poisoned_run):
     # The first learning phase is at env step 100 (learning_starts, a multiple of 4).
     assert summary["diverged_count"] == 1
     assert summary["diverged_seeds"] == [{"seed": POISONED, "env_step": 100}]
+    # The guard never applied the poisoned seed's first update (NaN rate): its parameters
+    # are still those it was initialized with.
+    dqn = make_dqn(NAN_CONFIG)
+    initial = jax.jit(dqn.init)(jax.random.key(POISONED), NAN_CONFIG.hyperparams()).params
     params = load_params(poisoned_run)
-    for leaf in jax.tree.leaves(params):  # the guard kept the poisoned seed's params finite
-        assert np.all(np.isfinite(leaf))
+    for a, b in zip(jax.tree.leaves(initial), jax.tree.leaves(params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[POISONED])
 
 
 def test_nan_seed_does_not_touch_the_others(poisoned_run):

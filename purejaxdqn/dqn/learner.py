@@ -1,9 +1,13 @@
 """DQN's learner: the loss of a sampled batch and a learning phase of gradient steps.
 
 Losses are the batch functions of :mod:`purejaxdqn.losses` (one-step or n-step Q-learning,
-Double DQN, C51), weighted by PER's importance weights when replay is prioritized. A learning
-phase runs under the NaN guard: if it leaves a non-finite loss or parameter, its result is
-dropped and the seed keeps its last finite parameters, optimizer state and priorities.
+Double DQN, C51), weighted by PER's importance weights when replay is prioritized. Updates
+run under the NaN guard: a gradient step whose loss or gradient norm is non-finite (or whose
+optimizer hyperparameters are) is not applied, nor is any later one, so the seed keeps its
+last finite parameters and optimizer state; a phase with such a step also drops its
+priorities (PER) and marks the seed diverged. The guard decides before each update, so its
+selects fuse into the optimizer's arithmetic instead of costing a pass over the parameters
+and optimizer state after every phase.
 """
 
 from __future__ import annotations
@@ -109,13 +113,14 @@ def make_loss_fn(
 
 
 class PhaseResult(NamedTuple):
-    """A learning phase's outcome before the NaN guard (sums over its gradient steps)."""
+    """A learning phase's outcome (sums over its gradient steps), the NaN guard applied."""
 
     params: Params
     opt_state: optax.OptState
     buffer_state: BufferState | None
     loss_sum: jax.Array
     q_sum: jax.Array
+    finite: jax.Array  # [] bool: every step finite (and the seed had not diverged before)
 
 
 def make_learn_phase(
@@ -141,7 +146,7 @@ def make_learn_phase(
         def one_update(carry: tuple, j: jax.Array) -> tuple[tuple, tuple]:
             # The buffer is carried only when updates change it (priorities): a loop-carried
             # uniform buffer would cost XLA a copy of the whole replay per phase.
-            params, opt_state, replay = carry
+            params, opt_state, replay, alive = carry
             current = replay if config.prioritized else frozen_buffer
             sample = buffer.sample(current, jax.random.fold_in(key, j))
             batch, discount_t = replay_lib.one_step_view(hp.gamma, sample.experience)
@@ -153,45 +158,46 @@ def make_learn_phase(
                 config, network, hp, params, state.target_params, batch, discount_t, weights
             )
             (loss, (q_mean, td)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
+            updates, new_opt_state = optimizer.update(grads, opt_state, params)
+            alive = alive & nan_guard.step_is_finite(loss, grads)
             if config.prioritized:
                 assert sample.indices is not None and sample.probabilities is not None
                 priorities = replay_lib.priorities_from_td(td, hp.per_alpha, hp.per_eps)
                 # A zero-probability sample (not a valid item) keeps priority 0.
                 priorities = jnp.where(sample.probabilities > 0, priorities, 0.0)
                 replay = buffer.set_priorities(replay, sample.indices, priorities)
-            params = optax.apply_updates(params, updates)
-            return (params, opt_state, replay), (loss, q_mean)
+            params, opt_state = nan_guard.keep_if(
+                alive, (optax.apply_updates(params, updates), new_opt_state), (params, opt_state)
+            )
+            return (params, opt_state, replay, alive), (loss, q_mean)
 
         replay_in = frozen_buffer if config.prioritized else None
-        (params, opt_state, replay), (loss, q_mean) = jax.lax.scan(
-            one_update, (state.params, state.opt_state, replay_in), jnp.arange(steps_per_phase)
+        alive = ~(state.diverged_step >= 0) & optimizers.inputs_are_finite(hp)
+        (params, opt_state, replay, alive), (loss, q_mean) = jax.lax.scan(
+            one_update,
+            (state.params, state.opt_state, replay_in, alive),
+            jnp.arange(steps_per_phase),
         )
-        return PhaseResult(params, opt_state, replay, jnp.sum(loss), jnp.sum(q_mean))
+        return PhaseResult(params, opt_state, replay, jnp.sum(loss), jnp.sum(q_mean), alive)
 
     def learn_phase(
         state: TrainState, hp: HyperParams, key: PRNGKey, env_steps: jax.Array
     ) -> tuple[TrainState, jax.Array, jax.Array]:
         beta = replay_lib.per_beta(config, hp, jnp.asarray(env_steps, jnp.float32))
         result = gradient_steps(state, hp, key, beta)
-        finite = jnp.isfinite(result.loss_sum) & nan_guard.all_finite(result.params)
-        keep = finite & ~(state.diverged_step >= 0)
-        params, opt_state = nan_guard.keep_if(
-            keep, (result.params, result.opt_state), (state.params, state.opt_state)
-        )
         buffer_state = state.buffer_state
         if config.prioritized:  # only the priorities changed
             assert result.buffer_state is not None
             buffer_state = buffer_state.replace(
                 sum_tree_state=nan_guard.keep_if(
-                    keep, result.buffer_state.sum_tree_state, buffer_state.sum_tree_state
+                    result.finite, result.buffer_state.sum_tree_state, buffer_state.sum_tree_state
                 )
             )
         state = state.replace(  # type: ignore[attr-defined]  # flax.struct.dataclass adds it
-            params=params,
-            opt_state=opt_state,
+            params=result.params,
+            opt_state=result.opt_state,
             buffer_state=buffer_state,
-            diverged_step=nan_guard.first_divergence(state.diverged_step, finite, env_steps),
+            diverged_step=nan_guard.first_divergence(state.diverged_step, result.finite, env_steps),
         )
         return state, result.loss_sum, result.q_sum
 

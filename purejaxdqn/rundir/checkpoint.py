@@ -38,8 +38,8 @@ CHECKPOINT_DIR = "checkpoints"
 META_FILE = "meta.json"
 MANIFEST_FILE = "manifest.json"
 # Bumped whenever the saved layout changes (3: engine snapshots with groups of runs;
-# 4: manifest.json with checksums).
-FORMAT_VERSION = 4
+# 4: manifest.json with checksums; 5: optimizer state as flat [num_params] vectors).
+FORMAT_VERSION = 5
 _KEEP = 2
 
 # Fault injection for the crash tests: "<when>:<n>" makes the process SIGKILL itself at the
