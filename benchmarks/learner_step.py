@@ -6,7 +6,8 @@ Adam, one update per learning phase) timed as ``learn_phase`` in a ``lax.scan`` 
 (a) at 1 seed runs) and vmapped over ``--seeds`` (one of the engine's blocks of runs). Each
 side runs in its own process, the baseline from a git worktree put first on
 ``PYTHONPATH``, alternated ``--repeats`` times; a process reports the minimum and median
-over ``--rounds`` timed calls. The baseline needs the ``make_dqn(config).learn_phase`` API.
+over ``--rounds`` timed calls. The learner is :func:`speed.cleanrl_learner`, the one
+``speed.py --learner`` times; the baseline needs its ``make_dqn(config).learn_phase`` API.
 
     python benchmarks/learner_step.py --baseline 824f140~1 --repeats 3
 """
@@ -18,45 +19,19 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import speed  # beside this file: the learner's setup and the baseline worktree
+
+ROOT = speed.ROOT
 
 
 def worker(updates: int, seeds: int, rounds: int) -> dict[str, float]:
     """µs per update (per seed-update when batched) of this interpreter's purejaxdqn."""
     import jax
-    import jax.numpy as jnp
 
-    from purejaxdqn import threefry_cpu
-    from purejaxdqn.config import Config
-    from purejaxdqn.dqn import make_dqn
-
-    threefry_cpu.use_unrolled()  # as the command lines do
-    config = Config(
-        env="CartPole-v1", num_envs=10, capacity=10_000, batch_size=128,
-        learning_starts=10_000, train_every=10, hidden=(120, 84), loss="l2",
-        optimizer="adam", target_period=500, lr=2.5e-4, lr_end_fraction=1.0,
-        max_grad_norm=float("inf"), total_steps=100_000, eval_every=5_000,
-    )  # fmt: skip
-    dqn = make_dqn(config)
-    hp = config.hyperparams()
-
-    def start(key: jax.Array):  # a full replay of initial observations: sampling is valid
-        state = dqn.init(key, hp)
-        full = state.buffer_state.replace(is_full=jnp.ones_like(state.buffer_state.is_full))
-        return state.replace(buffer_state=full)
-
-    def phases(state):
-        def body(state, i):
-            key = jax.random.fold_in(state.key, i)
-            state, loss, _ = dqn.learn_phase(state, hp, key, config.learning_starts + i)
-            return state, loss
-
-        return jax.lax.scan(body, state, jnp.arange(updates))
-
+    _, start, phases = speed.cleanrl_learner(updates)
     keys = jax.random.split(jax.random.key(0), max(seeds, 1))
     if seeds:
         state, run = jax.jit(jax.vmap(start))(keys), jax.jit(jax.vmap(phases))
@@ -95,26 +70,19 @@ def main() -> None:
         out = subprocess.run(cmd, env=run_env, capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "baseline"
-        git = ["git", "-C", str(ROOT)]
-        subprocess.run([*git, "worktree", "add", "--detach", str(base), args.baseline],
-                       check=True, capture_output=True)  # fmt: skip
-        try:
-            print(f"baseline {args.baseline} vs this checkout; load {os.getloadavg()[0]:.2f}")
-            for seeds in (0, args.batched_seeds):
-                label = "1 seed" if seeds == 0 else f"{seeds} seeds (vmap)"
-                for r in range(args.repeats):
-                    a, b = one(base, seeds), one(ROOT, seeds)
-                    print(
-                        f"{label:16s} pair {r + 1}: baseline {a['min_us']:6.1f} "
-                        f"(median {a['median_us']:6.1f})  this {b['min_us']:6.1f} "
-                        f"(median {b['median_us']:6.1f}) us/update  "
-                        f"ratio {a['median_us'] / b['median_us']:.2f}x"
-                    )
-            print(f"load {os.getloadavg()[0]:.2f}")
-        finally:
-            subprocess.run([*git, "worktree", "remove", "--force", str(base)], check=False)
+    with speed.baseline_worktree(args.baseline) as base:
+        print(f"baseline {args.baseline} vs this checkout; load {os.getloadavg()[0]:.2f}")
+        for seeds in (0, args.batched_seeds):
+            label = "1 seed" if seeds == 0 else f"{seeds} seeds (vmap)"
+            for r in range(args.repeats):
+                a, b = one(base, seeds), one(ROOT, seeds)
+                print(
+                    f"{label:16s} pair {r + 1}: baseline {a['min_us']:6.1f} "
+                    f"(median {a['median_us']:6.1f})  this {b['min_us']:6.1f} "
+                    f"(median {b['median_us']:6.1f}) us/update  "
+                    f"ratio {a['median_us'] / b['median_us']:.2f}x"
+                )
+        print(f"load {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ every matmul of an update (``shapes_*``: each shape timed on its own, the times 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,11 +167,28 @@ def _timed(fn: Any, *args: Any, reps: int = 3) -> tuple[float, float]:
     return best, util
 
 
-def learner_worker(seeds: int, phases: int) -> dict:
-    """GFLOP/s of the learner (workload (a)'s shapes) and of plain batched matmuls."""
+@contextlib.contextmanager
+def baseline_worktree(commit: str) -> Iterator[Path]:
+    """A temporary detached git worktree of ``commit``, removed on exit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "baseline"
+        git = ["git", "-C", str(ROOT), "worktree"]
+        add = [*git, "add", "--detach", str(base), commit]
+        subprocess.run(add, check=True, capture_output=True)
+        try:
+            yield base
+        finally:
+            subprocess.run([*git, "remove", "--force", str(base)], capture_output=True)
+
+
+def cleanrl_learner(phases: int) -> tuple[Any, Any, Any]:
+    """Workload (a)'s learner: ``(config, start, run)``.
+
+    ``start(key)`` is a run's state with its whole (zero-filled) replay marked full, so
+    sampling is valid; ``run(state)`` is ``phases`` learning phases in a ``lax.scan``.
+    """
     import jax
     import jax.numpy as jnp
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     from purejaxdqn.config import Config
     from purejaxdqn.dqn import make_dqn
@@ -189,18 +208,33 @@ def learner_worker(seeds: int, phases: int) -> dict:
     )  # fmt: skip
     dqn = make_dqn(config)
     hp = config.hyperparams()
-    keys = jax.vmap(jax.random.key)(jnp.arange(seeds))
-    states = jax.jit(jax.vmap(lambda k: dqn.init(k, hp)))(keys)
-    buf = states.buffer_state
-    if hasattr(buf, "is_full"):  # sample from the whole (zero-filled) buffer
-        states = states.replace(buffer_state=buf.replace(is_full=jnp.ones_like(buf.is_full)))
 
-    def phases_fn(s: Any) -> Any:
+    def start(key: Any) -> Any:
+        s = dqn.init(key, hp)
+        buf = s.buffer_state
+        if hasattr(buf, "is_full"):
+            s = s.replace(buffer_state=buf.replace(is_full=jnp.ones_like(buf.is_full)))
+        return s
+
+    def run(s: Any) -> Any:
         def body(s: Any, i: jax.Array) -> tuple[Any, jax.Array]:
             s, loss, _ = dqn.learn_phase(s, hp, jax.random.fold_in(s.key, i), 20_000 + i)
             return s, loss
 
         return jax.lax.scan(body, s, jnp.arange(phases))
+
+    return config, start, run
+
+
+def learner_worker(seeds: int, phases: int) -> dict:
+    """GFLOP/s of the learner (workload (a)'s shapes) and of plain batched matmuls."""
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    config, start, phases_fn = cleanrl_learner(phases)
+    keys = jax.vmap(jax.random.key)(jnp.arange(seeds))
+    states = jax.jit(jax.vmap(start))(keys)
 
     def blocked(fn: Any) -> Any:
         """``fn`` over a device's seeds as the engine trains them (in blocks on CPU)."""
@@ -399,40 +433,27 @@ def main() -> int:
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     results: dict[str, dict[str, list[dict]]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
         base = args.baseline_dir
-        made = False
         if base is None and not args.no_baseline and names:
-            base = Path(tmp) / "baseline"
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.baseline],
-                check=True,
-                capture_output=True,
-            )
-            made = True
-        try:
-            codes = [("this", ROOT)] if args.no_baseline else [("baseline", base), ("this", ROOT)]
-            for name in names:
-                results[name] = {label: [] for label, _ in codes}
-                for rep in range(args.repeats):
-                    for label, code in codes:
-                        out = Path(tmp) / f"{name}-{label}-{rep}"
-                        extra = {}
-                        xla = args.xla_flags if label == "this" else args.baseline_xla_flags
-                        if xla is not None:
-                            extra["XLA_FLAGS"] = xla
-                        flags = WORKLOADS[name] + args.extra.split()
-                        if label == "baseline":
-                            flags = for_baseline(flags)
-                        r = run_workload(code, flags, out, extra)
-                        results[name][label].append(r)
-                        print(f"{name} {label} #{rep}: {json.dumps(r)}", flush=True)
-        finally:
-            if made:
-                subprocess.run(
-                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
-                    capture_output=True,
-                )
+            base = stack.enter_context(baseline_worktree(args.baseline))
+        codes = [("this", ROOT)] if args.no_baseline else [("baseline", base), ("this", ROOT)]
+        for name in names:
+            results[name] = {label: [] for label, _ in codes}
+            for rep in range(args.repeats):
+                for label, code in codes:
+                    out = Path(tmp) / f"{name}-{label}-{rep}"
+                    extra = {}
+                    xla = args.xla_flags if label == "this" else args.baseline_xla_flags
+                    if xla is not None:
+                        extra["XLA_FLAGS"] = xla
+                    flags = WORKLOADS[name] + args.extra.split()
+                    if label == "baseline":
+                        flags = for_baseline(flags)
+                    r = run_workload(code, flags, out, extra)
+                    results[name][label].append(r)
+                    print(f"{name} {label} #{rep}: {json.dumps(r)}", flush=True)
     learner = run_learner(ROOT, args.learner_seeds, args.learner_phases) if args.learner else None
     cmd = "python benchmarks/speed.py " + shlex.join(sys.argv[1:])
     lines = [
