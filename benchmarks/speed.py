@@ -13,6 +13,9 @@ for workload (a)'s shapes vmapped over the seeds (in the engine's blocks of runs
 device and sharded over all cores as devices, beside plain batched matmuls: the learner's
 dominant shape (``[S, 128, 120] @ [S, 120, 84]``) on one device, sharded, and in NumPy, and
 every matmul of an update (``shapes_*``: each shape timed on its own, the times summed).
+Each reference product is stored, as the learner's are; ``summed_*`` is the dominant shape
+with only its sum kept, which YNNPACK fuses into the dot (never storing the product), shown
+for comparison.
 
     python benchmarks/speed.py                                # all workloads, 2 repeats
     python benchmarks/speed.py --workloads a64 a1 --repeats 3 --out benchmarks/results/speed
@@ -256,9 +259,23 @@ def learner_worker(seeds: int, phases: int) -> dict:
     mm_n = 200
 
     def repeat(ops: Any) -> Any:
-        """``mm_n`` rounds of every product in ``ops``: the operands pass through an
-        optimization barrier each round (so XLA cannot hoist the products out of the loop)
-        and only each product's sum is kept (one read of its output)."""
+        """``mm_n`` rounds of every product in ``ops``, each stored: the operands and the
+        last round's products pass through an optimization barrier each round (so XLA can
+        neither hoist the products out of the loop nor drop a round), and each round's
+        products are the loop's new carry, written to memory as a learner's are."""
+
+        def body(i: jax.Array, carry: tuple[Any, Any]) -> tuple[Any, Any]:
+            ops, _ = jax.lax.optimization_barrier(carry)
+            return ops, [jnp.einsum("smk,skn->smn", a, b) for a, b in ops]
+
+        outs = [jnp.zeros((*a.shape[:-1], b.shape[-1]), a.dtype) for a, b in ops]
+        return jax.lax.fori_loop(0, mm_n, body, (ops, outs))[1]
+
+    def repeat_summed(ops: Any) -> Any:
+        """:func:`repeat` keeping only each product's sum. YNNPACK fuses that sum into the
+        dot, so the product is never stored: faster than any matmul whose result is used
+        (1.7x at ``[32,128,120]@[32,120,84]`` on one device), so not the reference, but
+        printed beside it."""
 
         def body(i: jax.Array, carry: tuple[Any, jax.Array]) -> tuple[Any, jax.Array]:
             ops, acc = jax.lax.optimization_barrier(carry)
@@ -300,6 +317,8 @@ def learner_worker(seeds: int, phases: int) -> dict:
             res[f"learner_{name}"] = {"gflops": flop / t / 1e9, "cpu_util": u, "s": t}
             t, u = _timed(jax.jit(repeat), put([(x, w)]))
             res[f"matmul_{name}"] = {"gflops": mm_flop / t / 1e9, "cpu_util": u}
+            t, u = _timed(jax.jit(repeat_summed), put([(x, w)]))
+            res[f"summed_{name}"] = {"gflops": mm_flop / t / 1e9, "cpu_util": u}
             # Each shape timed in a loop of its own (all of them in one loop thrash the
             # caches: ~30% slower), the times summed: an update's matmuls at their best.
             timed = [_timed(jax.jit(repeat), put([op])) for op in operands]
@@ -399,6 +418,12 @@ def learner_lines(res: dict) -> list[str]:
     shapes = [v["gflops"] for k, v in res.items() if k.startswith("shapes_")]
     if shapes:
         lines.append(f"learner / best matmuls of all its shapes: {best_l / max(shapes):.2f}")
+    summed = [v["gflops"] for k, v in res.items() if k.startswith("summed_")]
+    if summed:
+        lines.append(
+            f"learner / best dominant-shape dot fused with a sum (product never stored): "
+            f"{best_l / max(summed):.2f}"
+        )
     return lines
 
 
