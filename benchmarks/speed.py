@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -258,31 +259,29 @@ def learner_worker(seeds: int, phases: int) -> dict:
     w = jnp.ones((seeds, 120, 84), jnp.float32)
     mm_n = 200
 
-    def repeat(ops: Any) -> Any:
+    def repeat(ops: Any, summed: bool = False) -> Any:
         """``mm_n`` rounds of every product in ``ops``, each stored: the operands and the
         last round's products pass through an optimization barrier each round (so XLA can
         neither hoist the products out of the loop nor drop a round), and each round's
-        products are the loop's new carry, written to memory as a learner's are."""
+        products are the loop's new carry, written to memory as a learner's are.
 
-        def body(i: jax.Array, carry: tuple[Any, Any]) -> tuple[Any, Any]:
-            ops, _ = jax.lax.optimization_barrier(carry)
-            return ops, [jnp.einsum("smk,skn->smn", a, b) for a, b in ops]
-
-        outs = [jnp.zeros((*a.shape[:-1], b.shape[-1]), a.dtype) for a, b in ops]
-        return jax.lax.fori_loop(0, mm_n, body, (ops, outs))[1]
-
-    def repeat_summed(ops: Any) -> Any:
-        """:func:`repeat` keeping only each product's sum. YNNPACK fuses that sum into the
+        ``summed``: keep only each product's sum instead. YNNPACK fuses that sum into the
         dot, so the product is never stored: faster than any matmul whose result is used
         (1.7x at ``[32,128,120]@[32,120,84]`` on one device), so not the reference, but
         printed beside it."""
 
-        def body(i: jax.Array, carry: tuple[Any, jax.Array]) -> tuple[Any, jax.Array]:
-            ops, acc = jax.lax.optimization_barrier(carry)
+        def body(i: jax.Array, carry: tuple[Any, Any]) -> tuple[Any, Any]:
+            ops, kept = jax.lax.optimization_barrier(carry)
             outs = [jnp.einsum("smk,skn->smn", a, b) for a, b in ops]
-            return ops, acc + sum(jnp.sum(o, axis=(1, 2)) for o in outs)
+            if summed:
+                return ops, kept + sum(jnp.sum(o, axis=(1, 2)) for o in outs)
+            return ops, outs
 
-        return jax.lax.fori_loop(0, mm_n, body, (ops, jnp.zeros((seeds,))))[1]
+        if summed:
+            kept = jnp.zeros((seeds,))
+        else:
+            kept = [jnp.zeros((*a.shape[:-1], b.shape[-1]), a.dtype) for a, b in ops]
+        return jax.lax.fori_loop(0, mm_n, body, (ops, kept))[1]
 
     mm_flop = 2 * seeds * config.batch_size * 120 * 84 * mm_n
 
@@ -317,7 +316,7 @@ def learner_worker(seeds: int, phases: int) -> dict:
             res[f"learner_{name}"] = {"gflops": flop / t / 1e9, "cpu_util": u, "s": t}
             t, u = _timed(jax.jit(repeat), put([(x, w)]))
             res[f"matmul_{name}"] = {"gflops": mm_flop / t / 1e9, "cpu_util": u}
-            t, u = _timed(jax.jit(repeat_summed), put([(x, w)]))
+            t, u = _timed(jax.jit(functools.partial(repeat, summed=True)), put([(x, w)]))
             res[f"summed_{name}"] = {"gflops": mm_flop / t / 1e9, "cpu_util": u}
             # Each shape timed in a loop of its own (all of them in one loop thrash the
             # caches: ~30% slower), the times summed: an update's matmuls at their best.
