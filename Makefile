@@ -7,6 +7,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?= --seeds 64
+# The suite in one process per core (pytest-xdist), each test file on one worker so that its
+# module fixtures (the compiled programs its tests share) are built once.
+PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: run test test-slow format setup docs docs-serve
 
@@ -25,7 +28,7 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy purejaxdqn
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_WORKERS)
 
 test-slow: $(VENV)/.installed
 	$(PY) -m pytest -q -m slow
