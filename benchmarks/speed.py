@@ -456,6 +456,12 @@ def main() -> int:
     head = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    head += " (+ uncommitted changes)" if dirty else ""
     results: dict[str, dict[str, list[dict]]] = {}
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
@@ -483,7 +489,7 @@ def main() -> int:
     lines = [
         f"`{cmd}`",
         "",
-        f"baseline {args.baseline_dir or args.baseline} vs {head} (+ uncommitted changes); "
+        f"baseline {args.baseline_dir or args.baseline} vs {head}; "
         f"{CORES} cores; XLA_FLAGS baseline {args.baseline_xla_flags!r}, this "
         f"{args.xla_flags!r} (None: inherited {os.environ.get('XLA_FLAGS', '')!r})",
         "",
