@@ -13,9 +13,12 @@ for workload (a)'s shapes vmapped over the seeds (in the engine's blocks of runs
 device and sharded over all cores as devices, beside plain batched matmuls: the learner's
 dominant shape (``[S, 128, 120] @ [S, 120, 84]``) on one device, sharded, and in NumPy, and
 every matmul of an update (``shapes_*``: each shape timed on its own, the times summed).
-Each reference product is stored, as the learner's are; ``summed_*`` is the dominant shape
-with only its sum kept, which YNNPACK fuses into the dot (never storing the product), shown
-for comparison.
+The learner and every reference are timed once per round, round after round
+(``--learner-rounds``), each keeping its best. Each reference product is stored, as the
+learner's are; ``summed_*`` is the dominant shape with only its sum kept, which YNNPACK fuses
+into the dot (never storing the product), shown for comparison. Every program of the section
+is compiled with the engine's compile options (``purejaxdqn/engine/compile_options.py``), as
+training is.
 
     python benchmarks/speed.py                                # all workloads, 2 repeats
     python benchmarks/speed.py --workloads a64 a1 --repeats 3 --out benchmarks/results/speed
@@ -156,19 +159,24 @@ def run_workload(code: Path, args: list[str], out: Path, env_extra: dict[str, st
 # --- the learner section (runs in its own process: it sets XLA_FLAGS before jax) ----------
 
 
-def _timed(fn: Any, *args: Any, reps: int = 3) -> tuple[float, float]:
-    """Best wall seconds of ``fn(*args)`` over ``reps`` (after a warm-up) and CPU util."""
+def _best_of_rounds(
+    jobs: dict[str, tuple[Any, Any]], rounds: int
+) -> dict[str, tuple[float, float]]:
+    """Each ``fn(args)`` of ``jobs`` (name -> (fn, args)) warmed up, then timed once per
+    round, round after round: per name the best wall seconds and that call's CPU util."""
     import jax
 
-    jax.block_until_ready(fn(*args))
-    best, util = float("inf"), 0.0
-    for _ in range(reps):
-        c0, t0 = time.process_time(), time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        dt = time.perf_counter() - t0
-        if dt < best:
-            best, util = dt, (time.process_time() - c0) / dt / CORES
-    return best, util
+    for fn, args in jobs.values():
+        jax.block_until_ready(fn(args))
+    best = {k: (float("inf"), 0.0) for k in jobs}
+    for _ in range(rounds):
+        for k, (fn, args) in jobs.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            jax.block_until_ready(fn(args))
+            dt = time.perf_counter() - t0
+            if dt < best[k][0]:
+                best[k] = (dt, (time.process_time() - c0) / dt / CORES)
+    return best
 
 
 @contextlib.contextmanager
@@ -230,11 +238,18 @@ def cleanrl_learner(phases: int) -> tuple[Any, Any, Any]:
     return config, start, run
 
 
-def learner_worker(seeds: int, phases: int) -> dict:
+def learner_worker(seeds: int, phases: int, rounds: int) -> dict:
     """GFLOP/s of the learner (workload (a)'s shapes) and of plain batched matmuls."""
     import jax
     import jax.numpy as jnp
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    try:  # the engine's compile options (absent in older checkouts)
+        from purejaxdqn.engine.compile_options import compile_lowered
+    except ImportError:
+
+        def compile_lowered(lowered: Any, platform: str) -> Any:
+            return lowered.compile()
 
     config, start, phases_fn = cleanrl_learner(phases)
     keys = jax.vmap(jax.random.key)(jnp.arange(seeds))
@@ -299,31 +314,49 @@ def learner_worker(seeds: int, phases: int) -> dict:
     ]
     shapes_flop = sum(2 * seeds * m * k * n for m, k, n in shapes) * mm_n
 
+    def compiled(fn: Any, *args: Any) -> Any:
+        """``fn`` compiled for ``args`` with the engine's compile options, as training is."""
+        return compile_lowered(jax.jit(fn).lower(*args), "cpu")
+
+    # Every program first, then ``rounds`` rounds that time each once in turn, each program's
+    # best round kept: a burst of load elsewhere on the machine then slows the learner and
+    # its references alike instead of whichever happened to be timed during it.
+    jobs: dict[str, tuple[Any, Any]] = {}
     for name, d in (("1dev", devs[:1]), (f"{len(devs)}dev", devs)):
         if name == "1dev" or len(devs) > 1:
             sh = NamedSharding(Mesh(np.array(d), ("s",)), PartitionSpec("s"))
             put = lambda t, sh=sh: jax.tree.map(lambda a: jax.device_put(a, sh), t)
-            f = jax.jit(
-                jax.shard_map(
-                    blocked(phases_fn),
-                    mesh=sh.mesh,
-                    in_specs=PartitionSpec("s"),
-                    out_specs=PartitionSpec("s"),
-                    check_vma=False,
-                )
+            learner = jax.shard_map(
+                blocked(phases_fn),
+                mesh=sh.mesh,
+                in_specs=PartitionSpec("s"),
+                out_specs=PartitionSpec("s"),
+                check_vma=False,
             )
-            t, u = _timed(f, put(states))
-            res[f"learner_{name}"] = {"gflops": flop / t / 1e9, "cpu_util": u, "s": t}
-            t, u = _timed(jax.jit(repeat), put([(x, w)]))
-            res[f"matmul_{name}"] = {"gflops": mm_flop / t / 1e9, "cpu_util": u}
-            t, u = _timed(jax.jit(functools.partial(repeat, summed=True)), put([(x, w)]))
-            res[f"summed_{name}"] = {"gflops": mm_flop / t / 1e9, "cpu_util": u}
-            # Each shape timed in a loop of its own (all of them in one loop thrash the
-            # caches: ~30% slower), the times summed: an update's matmuls at their best.
-            timed = [_timed(jax.jit(repeat), put([op])) for op in operands]
-            t = sum(tt for tt, _ in timed)
-            u = sum(tt * uu for tt, uu in timed) / t
-            res[f"shapes_{name}"] = {"gflops": shapes_flop / t / 1e9, "cpu_util": u}
+            summed = functools.partial(repeat, summed=True)
+            programs = {
+                f"learner_{name}": (learner, put(states)),
+                f"matmul_{name}": (repeat, put([(x, w)])),
+                f"summed_{name}": (summed, put([(x, w)])),
+                # Each shape in a loop of its own (all of them in one loop thrash the
+                # caches: ~30% slower), the times summed: an update's matmuls at their best.
+                **{f"shape{i}_{name}": (repeat, put([op])) for i, op in enumerate(operands)},
+            }
+            jobs.update({k: (compiled(fn, arg), arg) for k, (fn, arg) in programs.items()})
+    best = _best_of_rounds(jobs, rounds)
+    for name in ("1dev", f"{len(devs)}dev"):
+        if f"learner_{name}" not in best:
+            continue
+        t, u = best[f"learner_{name}"]
+        res[f"learner_{name}"] = {"gflops": flop / t / 1e9, "cpu_util": u, "s": t}
+        for kind in ("matmul", "summed"):
+            t, u = best[f"{kind}_{name}"]
+            res[f"{kind}_{name}"] = {"gflops": mm_flop / t / 1e9, "cpu_util": u}
+        timed = [best[f"shape{i}_{name}"] for i in range(len(operands))]
+        t = sum(tt for tt, _ in timed)
+        u = sum(tt * uu for tt, uu in timed) / t
+        res[f"shapes_{name}"] = {"gflops": shapes_flop / t / 1e9, "cpu_util": u}
+    res["rounds"] = rounds
     xn, wn = np.ones(x.shape, np.float32), np.ones(w.shape, np.float32)
     np.matmul(xn, wn)
     c0, t0 = time.process_time(), time.perf_counter()
@@ -337,7 +370,7 @@ def learner_worker(seeds: int, phases: int) -> dict:
     return res
 
 
-def run_learner(code: Path, seeds: int, phases: int) -> dict:
+def run_learner(code: Path, seeds: int, phases: int, rounds: int) -> dict:
     """The learner section in a subprocess with all cores as XLA devices."""
     env = {
         **os.environ,
@@ -345,7 +378,7 @@ def run_learner(code: Path, seeds: int, phases: int) -> dict:
         "JAX_PLATFORMS": "cpu",
         "XLA_FLAGS": f"--xla_force_host_platform_device_count={CORES}",
     }
-    cmd = [sys.executable, __file__, "--learner-worker", str(seeds), str(phases)]
+    cmd = [sys.executable, __file__, "--learner-worker", str(seeds), str(phases), str(rounds)]
     load = os.getloadavg()[0]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if proc.returncode != 0:
@@ -401,7 +434,7 @@ def learner_lines(res: dict) -> list[str]:
     """Markdown rows of the learner section."""
     lines = [
         f"learner: {res['learner_mflop_per_seed_update']:.2f} MFLOP per seed-update; "
-        f"load {_rng(res['load'], '{:.1f}')}",
+        f"load {_rng(res['load'], '{:.1f}')}; best of {res.get('rounds', 3)} rounds each",
         "",
         "| what | GFLOP/s | CPU util |",
         "|---|---|---|",
@@ -439,12 +472,18 @@ def main() -> int:
     p.add_argument("--learner-seeds", type=int, default=64)
     p.add_argument("--learner-phases", type=int, default=300)
     p.add_argument(
+        "--learner-rounds",
+        type=int,
+        default=5,
+        help="rounds that time the learner and each reference once in turn (best kept)",
+    )
+    p.add_argument(
         "--extra", default="", help="flags appended to every workload, e.g. '--total-steps 30000'"
     )
     p.add_argument("--xla-flags", help="XLA_FLAGS of this checkout's runs (--xla-flags=...)")
     p.add_argument("--baseline-xla-flags", help="XLA_FLAGS of the baseline's runs")
     p.add_argument("--out", type=Path, help="write speed.md and speed.json here")
-    p.add_argument("--learner-worker", nargs=2, type=int, help=argparse.SUPPRESS)
+    p.add_argument("--learner-worker", nargs=3, type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.learner_worker:
         print(json.dumps(learner_worker(*args.learner_worker)))
@@ -484,7 +523,9 @@ def main() -> int:
                     r = run_workload(code, flags, out, extra)
                     results[name][label].append(r)
                     print(f"{name} {label} #{rep}: {json.dumps(r)}", flush=True)
-    learner = run_learner(ROOT, args.learner_seeds, args.learner_phases) if args.learner else None
+    learner = None
+    if args.learner:
+        learner = run_learner(ROOT, args.learner_seeds, args.learner_phases, args.learner_rounds)
     cmd = "python benchmarks/speed.py " + shlex.join(sys.argv[1:])
     lines = [
         f"`{cmd}`",

@@ -21,6 +21,7 @@ import numpy as np
 
 from purejaxdqn.config import ConfigError
 from purejaxdqn.engine import layout as layout_lib
+from purejaxdqn.engine.compile_options import compile_lowered
 from purejaxdqn.engine.programs import Programs, put, to_host, tree_to_host
 
 if TYPE_CHECKING:
@@ -117,12 +118,14 @@ class Loop:
         return put(self.axis.seed_of(index), sharding), hp
 
     def compile(self) -> float:
-        """Compiles both programs; returns the seconds it took."""
+        """Compiles both programs (with ``compile_options``); returns the seconds it took."""
         t0 = time.perf_counter()
         seeds, hp = self.inputs(0)
-        self.start = self.programs.start.lower(seeds, hp).compile()
+        platform = self.programs.sharding.mesh.devices.flat[0].platform
+        self.start = compile_lowered(self.programs.start.lower(seeds, hp), platform)
         periods = put(np.arange(self.segment, dtype=np.int32), self.programs.replicated)
-        self.train = self.programs.train_periods.lower(self.state_shape, hp, periods).compile()
+        lowered = self.programs.train_periods.lower(self.state_shape, hp, periods)
+        self.train = compile_lowered(lowered, platform)
         return time.perf_counter() - t0
 
     def restore(self, checkpoints: CheckpointStore, log: Callable[[str], None]) -> Snapshot | None:
