@@ -11,8 +11,8 @@ CartPole config gained 2.4% in median over 12 rounds in one process; whole 64-se
 that config stayed within the machine's noise (87.7k-103.2k with, 87.0k-97.6k env-steps/s
 without, 3 runs each; ``benchmarks/README.md``).
 
-An option that the user's ``XLA_FLAGS`` names is left to the user. An option this jaxlib
-does not know is skipped: the program is then compiled without it.
+An option that the user's ``XLA_FLAGS`` names is left to the user. If this jaxlib rejects an
+option, the program is compiled without the options.
 ``PUREJAXDQN_XLA_OPTIONS=0`` compiles without any of them.
 """
 
