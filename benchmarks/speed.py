@@ -266,9 +266,12 @@ def learner_worker(seeds: int, phases: int, rounds: int) -> dict:
 
     sizes = [4, *config.hidden, 2]
     fwd = 2 * config.batch_size * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-    # forward + backward (2x forward) + the target network's forward
-    flop = 4 * fwd * seeds * phases
-    res: dict[str, Any] = {"learner_mflop_per_seed_update": 4 * fwd / 1e6}
+    # The online and the target forward passes, and the backward pass: every layer's weight
+    # gradient and the input gradients of all but the first layer (the observations need
+    # none, and XLA computes none): the same products as the ``shapes`` reference below.
+    update_flop = 4 * fwd - 2 * config.batch_size * sizes[0] * sizes[1]
+    flop = update_flop * seeds * phases
+    res: dict[str, Any] = {"learner_mflop_per_seed_update": update_flop / 1e6}
     devs = jax.devices()
     x = jnp.ones((seeds, config.batch_size, 120), jnp.float32)
     w = jnp.ones((seeds, 120, 84), jnp.float32)
@@ -313,6 +316,7 @@ def learner_worker(seeds: int, phases: int, rounds: int) -> dict:
         for m, k, n in shapes
     ]
     shapes_flop = sum(2 * seeds * m * k * n for m, k, n in shapes) * mm_n
+    assert sum(2 * m * k * n for m, k, n in shapes) == update_flop  # the same products
 
     def compiled(fn: Any, *args: Any) -> Any:
         """``fn`` compiled for ``args`` with the engine's compile options, as training is."""

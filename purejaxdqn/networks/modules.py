@@ -18,6 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from purejaxdqn.networks.dense import Dense
+
 
 class Conv3x3(nn.Module):
     """A 3x3, stride-1, ``VALID`` convolution computed as one matrix product over patches.
@@ -157,13 +159,13 @@ class QNetwork(nn.Module):
         """
         x = Torso(self.obs_ndim, self.conv, self.norm, name="torso")(obs, train)
         for width in self.hidden:
-            x = nn.relu(normalize(self.norm, nn.Dense(width)(x), train))
+            x = nn.relu(normalize(self.norm, Dense(width)(x), train))
         k = max(self.num_atoms, 1)
         if not self.dueling:
-            out = nn.Dense(self.num_actions * k)(x)
+            out = Dense(self.num_actions * k)(x)
         else:
-            value = nn.Dense(k, name="value")(x)
-            advantage = nn.Dense(self.num_actions * k, name="advantage")(x)
+            value = Dense(k, name="value")(x)
+            advantage = Dense(self.num_actions * k, name="advantage")(x)
             if self.num_atoms:  # per-atom aggregation over actions
                 value = value[..., None, :]
                 advantage = advantage.reshape(*advantage.shape[:-1], self.num_actions, k)
@@ -224,13 +226,13 @@ class StateActionQNetwork(nn.Module):
         grid = jnp.asarray(self.action_grid, jnp.float32)  # [K, d]
         x = Torso(self.obs_ndim, self.conv, name="torso")(obs)  # [..., D]
         width, *rest = self.hidden
-        h_obs = nn.Dense(width, name="obs_in")(x)  # [..., H]
+        h_obs = Dense(width, name="obs_in")(x)  # [..., H]
         if action is None:
-            h_act = nn.Dense(width, use_bias=False, name="action_in")(grid)  # [K, H]
+            h_act = Dense(width, use_bias=False, name="action_in")(grid)  # [K, H]
             h = nn.relu(h_obs[..., None, :] + h_act)  # [..., K, H]
         else:
-            h_act = nn.Dense(width, use_bias=False, name="action_in")(grid[action])  # [..., H]
+            h_act = Dense(width, use_bias=False, name="action_in")(grid[action])  # [..., H]
             h = nn.relu(h_obs + h_act)  # [..., H]
         for w in rest:
-            h = nn.relu(nn.Dense(w)(h))
-        return nn.Dense(1, name="q")(h)[..., 0]
+            h = nn.relu(Dense(w)(h))
+        return Dense(1, name="q")(h)[..., 0]

@@ -10,6 +10,8 @@ import flashbax as fbx
 import jax
 import jax.numpy as jnp
 
+from purejaxdqn.replay.sampling import uniform_index
+
 
 class Transition(NamedTuple):
     """One transition ``(s, a, r, s', terminated, truncated)``.
@@ -71,6 +73,8 @@ def _no_priorities(state: Any, indices: jax.Array, priorities: jax.Array) -> Any
 def uniform_replay(capacity: int, batch_size: int) -> ReplayBuffer:
     """A FIFO buffer of ``capacity`` transitions with uniform sampling (Flashbax item buffer).
 
+    Flashbax stores and adds; sampling draws slots with :func:`.sampling.uniform_index`.
+
     Args:
       capacity: the number of transitions kept; the oldest are overwritten first.
       batch_size: transitions per sample.
@@ -85,7 +89,15 @@ def uniform_replay(capacity: int, batch_size: int) -> ReplayBuffer:
     )
 
     def sample(state: Any, key: jax.Array) -> ReplaySample:
-        return ReplaySample(buffer.sample(state, key).experience)
+        # Flashbax's item buffer keeps items along the time axis of one row ([1, T, ...]);
+        # it samples a logical index in [0, valid) and maps it through the ring's head. The
+        # valid items are slots [0, valid) before the ring is full and all T slots after, so a
+        # uniform slot in [0, valid) is the same distribution, without the head or Flashbax's
+        # two randint calls (sampling.uniform_index).
+        time_len = jax.tree.leaves(state.experience)[0].shape[1]
+        valid = jnp.where(state.is_full, time_len, state.current_index)
+        slot = uniform_index(key, (batch_size,), valid)
+        return ReplaySample(jax.tree.map(lambda x: x[0, slot], state.experience))
 
     return ReplayBuffer(
         init=buffer.init, add=buffer.add, sample=sample, set_priorities=_no_priorities
