@@ -52,57 +52,30 @@ def weight_grad(x: jax.Array, g: jax.Array) -> jax.Array:
     return x.T @ g
 
 
-def _matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """``x [..., in] @ kernel [in, out]`` as ``flax.linen.Dense`` computes it."""
+@jax.custom_vjp
+def matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``x [..., in] @ kernel [in, out]`` -> ``[..., out]``, as ``flax.linen.Dense`` computes it.
+
+    Its VJP takes the weight gradient from :func:`weight_grad`.
+    """
     return jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
 
 
-def _bias_add(y: jax.Array, bias: jax.Array) -> jax.Array:
-    return y + jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
+def _matmul_fwd(x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, tuple]:
+    return matmul(x, kernel), (x, kernel)
 
 
-@jax.custom_vjp
-def linear(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
-    """``x [..., in] @ kernel [in, out] + bias [out]`` -> ``[..., out]``."""
-    return _bias_add(_matmul(x, kernel), bias)
-
-
-def _linear_fwd(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> tuple[jax.Array, tuple]:
-    return linear(x, kernel, bias), (x, kernel)
-
-
-def _linear_bwd(res: tuple, g: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _matmul_bwd(res: tuple, g: jax.Array) -> tuple[jax.Array, jax.Array]:
     x, kernel = res
     dx = jax.lax.dot_general(g, kernel, (((g.ndim - 1,), (1,)), ((), ())))
-    x2, g2 = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
-    return dx, weight_grad(x2, g2).astype(kernel.dtype), jnp.sum(g2, axis=0)
+    return dx, weight_grad(x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1]))
 
 
-linear.defvjp(_linear_fwd, _linear_bwd)
-
-
-@jax.custom_vjp
-def linear_no_bias(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """``x @ kernel``: ``x [..., in]``, ``kernel [in, out]`` -> ``[..., out]``."""
-    return _matmul(x, kernel)
-
-
-def _no_bias_fwd(x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, tuple]:
-    return linear_no_bias(x, kernel), (x, kernel)
-
-
-def _no_bias_bwd(res: tuple, g: jax.Array) -> tuple[jax.Array, jax.Array]:
-    x, kernel = res
-    dx = jax.lax.dot_general(g, kernel, (((g.ndim - 1,), (1,)), ((), ())))
-    x2, g2 = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
-    return dx, weight_grad(x2, g2).astype(kernel.dtype)
-
-
-linear_no_bias.defvjp(_no_bias_fwd, _no_bias_bwd)
+matmul.defvjp(_matmul_fwd, _matmul_bwd)
 
 
 class Dense(nn.Module):
-    """``flax.linen.Dense``'s parameters and forward pass, with :func:`linear`'s backward.
+    """``flax.linen.Dense``'s parameters and forward pass, with :func:`matmul`'s backward.
 
     Attributes:
       features: output width.
@@ -126,7 +99,8 @@ class Dense(nn.Module):
         )
         if not self.use_bias:
             x, kernel = promote_dtype(x, kernel)
-            return linear_no_bias(x, kernel)
+            return matmul(x, kernel)
         bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
         x, kernel, bias = promote_dtype(x, kernel, bias)
-        return linear(x, kernel, bias)
+        y = matmul(x, kernel)
+        return y + jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))

@@ -89,13 +89,12 @@ def uniform_replay(capacity: int, batch_size: int) -> ReplayBuffer:
     )
 
     def sample(state: Any, key: jax.Array) -> ReplaySample:
-        # Flashbax's item buffer keeps items along the time axis of one row ([1, T, ...]);
+        # Flashbax's item buffer keeps items along the time axis of one row ([1, capacity, ...]);
         # it samples a logical index in [0, valid) and maps it through the ring's head. The
-        # valid items are slots [0, valid) before the ring is full and all T slots after, so a
+        # valid items are slots [0, valid) before the ring is full and all slots after, so a
         # uniform slot in [0, valid) is the same distribution, without the head or Flashbax's
         # two randint calls (sampling.uniform_index).
-        time_len = jax.tree.leaves(state.experience)[0].shape[1]
-        valid = jnp.where(state.is_full, time_len, state.current_index)
+        valid = jnp.where(state.is_full, capacity, state.current_index)
         slot = uniform_index(key, (batch_size,), valid)
         return ReplaySample(jax.tree.map(lambda x: x[0, slot], state.experience))
 
